@@ -26,6 +26,20 @@ import numpy as np
 
 STATIC_ENV = "LSTM_LIB_STATIC"
 
+# matplotlib's player draws its buttons with Font Awesome, fetched from a CDN; the book loads
+# nothing from the network, so the buttons get plain text symbols instead.
+_BUTTON_SYMBOLS = {
+    "fa-minus": "\u2212", "fa-fast-backward": "\u23ee\ufe0e", "fa-step-backward": "\u25c1",
+    "fa-play fa-flip-horizontal": "\u25c0\ufe0e", "fa-pause": "\u23f8\ufe0e", "fa-play": "\u25b6\ufe0e",
+    "fa-step-forward": "\u25b7", "fa-fast-forward": "\u23ed\ufe0e", "fa-plus": "+",
+}
+
+
+def _offline_player(html: str) -> str:
+    """Remove the player's remote stylesheet and replace its icon glyphs with text symbols."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    return re.sub(r'<i class="fa ([^"]+)"></i>', lambda m: _BUTTON_SYMBOLS.get(m.group(1), "\u2022"), html)
+
 
 @dataclass(frozen=True)
 class Param:
@@ -133,7 +147,7 @@ class Explorer:
         )
         if count != 1:
             raise RuntimeError("matplotlib's JavaScript player changed; cannot set its first frame")
-        return html
+        return _offline_player(html)
 
     def show(self):
         """Display the explorer: live sliders in Jupyter, a JavaScript player in the static book."""
