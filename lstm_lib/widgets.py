@@ -29,9 +29,9 @@ STATIC_ENV = "LSTM_LIB_STATIC"
 # matplotlib's player draws its buttons with Font Awesome, fetched from a CDN; the book loads
 # nothing from the network, so the buttons get plain text symbols instead.
 _BUTTON_SYMBOLS = {
-    "fa-minus": "\u2212", "fa-fast-backward": "\u23ee\ufe0e", "fa-step-backward": "\u25c1",
-    "fa-play fa-flip-horizontal": "\u25c0\ufe0e", "fa-pause": "\u23f8\ufe0e", "fa-play": "\u25b6\ufe0e",
-    "fa-step-forward": "\u25b7", "fa-fast-forward": "\u23ed\ufe0e", "fa-plus": "+",
+    "fa-minus": "\u2212", "fa-fast-backward": "\u21e4", "fa-step-backward": "\u25c1",
+    "fa-play fa-flip-horizontal": "\u25c0", "fa-pause": "||", "fa-play": "\u25b6",
+    "fa-step-forward": "\u25b7", "fa-fast-forward": "\u21e5", "fa-plus": "+",
 }
 
 
