@@ -50,7 +50,7 @@ def check_tensor(
             raise ValueError(f"{name}: expected a tensor with {want} dimensions, got shape {_shape(t)}")
     if shape is not None:
         want = tuple(shape)
-        ok = t.dim() == len(want) and all(w is None or w == n for w, n in zip(want, t.shape))
+        ok = t.dim() == len(want) and all(w is None or w == n for w, n in zip(want, t.shape, strict=True))
         if not ok:
             pretty = "(" + ", ".join("*" if w is None else str(w) for w in want) + ")"
             raise ValueError(f"{name}: expected shape {pretty}, got {_shape(t)}")

@@ -84,7 +84,9 @@ def add_cite_block(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         text=f"Chapter {number}, \u201c{title}\u201d, of {meta['title']} (version {meta['version']}). BibTeX:"
     )
     section += nodes.literal_block(entry, entry, language="bibtex")
-    section += nodes.paragraph(text="Please also cite the paper this book follows: Sherstinsky (2020), Physica D 404, 132306.")
+    section += nodes.paragraph(
+        text="Please also cite the paper this book follows: Sherstinsky (2020), Physica D 404, 132306."
+    )
     if URL_TOKEN in entry:
         section += nodes.raw("", FILL_URL_JS, format="html")
     doctree += section
