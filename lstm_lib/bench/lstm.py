@@ -6,6 +6,8 @@ Cases, fp32, N=100 steps, B=32, m = d = 128 and 256 (``--quick``: N=20, B=8, d=3
   (no peepholes, a fused kernel; target within 1.5x) and against the same cell as a plain
   autograd loop over steps (``backward="autograd"``; target at least 2x faster, ratio <= 0.5);
 * forward alone, under ``torch.no_grad()`` and with grad enabled, against torch.nn.LSTM.
+
+``args`` may carry ``sizes``, a list of ``(N, B, d)``, to override the sizes (the book uses it).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _cases(N: int, B: int, d: int):
 
 
 def run(args) -> list[Row]:
-    sizes = [(20, 8, 32)] if args.quick else [(100, 32, 128), (100, 32, 256)]
+    sizes = getattr(args, "sizes", None) or ([(20, 8, 32)] if args.quick else [(100, 32, 128), (100, 32, 256)])
     repeats = min(args.repeats, 3) if args.quick else args.repeats
     rows = []
     for N, B, d in sizes:

@@ -1,0 +1,159 @@
+"""The hand-derived backward equations of the vanilla LSTM, checked against autograd."""
+
+import pytest
+import torch
+
+from lstm_lib.lstm_training import InputTerms, Recurrence, gate_gradients
+from lstm_lib.lstm_training import explorer as lstm_training_explorer
+from lstm_lib.vanilla_lstm import VanillaLSTM, autograd_recurrence, lstm_step
+
+F64 = torch.float64
+
+
+def _inputs(N=4, B=2, d=3, peepholes=True, dtype=F64):
+    A = torch.randn(N, B, 4 * d, dtype=dtype, requires_grad=True)
+    W_v = (0.5 * torch.randn(4 * d, d, dtype=dtype)).requires_grad_(True)
+    w_s = torch.randn(3 * d, dtype=dtype, requires_grad=True) if peepholes else None
+    v0 = torch.randn(B, d, dtype=dtype, requires_grad=True)
+    s0 = torch.randn(B, d, dtype=dtype, requires_grad=True)
+    return A, W_v, w_s, v0, s0
+
+
+@pytest.mark.parametrize("peepholes", [True, False])
+def test_recurrence_gradcheck(peepholes):
+    args = _inputs(peepholes=peepholes)
+    assert torch.autograd.gradcheck(Recurrence.apply, args)
+
+
+def test_input_terms_gradcheck():
+    x = torch.randn(3, 2, 4, dtype=F64, requires_grad=True)
+    W_x = torch.randn(8, 4, dtype=F64, requires_grad=True)
+    b = torch.randn(8, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(InputTerms.apply, (x, W_x, b))
+
+
+@pytest.mark.parametrize("peepholes", [True, False])
+def test_recurrence_equals_autograd_loop(peepholes):
+    args = _inputs(N=9, B=3, d=5, peepholes=peepholes)
+    grads_v = torch.randn(9, 3, 5, dtype=F64)
+    grads_s = torch.randn(9, 3, 5, dtype=F64)
+    wanted = [a for a in args if a is not None]
+    v, s = Recurrence.apply(*args)
+    ours = torch.autograd.grad((v, s), wanted, (grads_v, grads_s))
+    v2, s2 = autograd_recurrence(*args)
+    torch.testing.assert_close(v, v2, atol=1e-13, rtol=0)
+    torch.testing.assert_close(s, s2, atol=1e-13, rtol=0)
+    ref = torch.autograd.grad((v2, s2), wanted, (grads_v, grads_s))
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize("peepholes", [True, False])
+@pytest.mark.parametrize("with_state", [True, False])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_layer_bptt_equals_layer_autograd(peepholes, with_state, batch_first):
+    N, B, m, d = 6, 3, 4, 5
+    model = VanillaLSTM(m, d, peepholes=peepholes, batch_first=batch_first, dtype=F64)
+    twin = VanillaLSTM(m, d, peepholes=peepholes, batch_first=batch_first, backward="autograd", dtype=F64)
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn((B, N, m) if batch_first else (N, B, m), dtype=F64, requires_grad=True)
+    state = tuple(torch.randn(B, d, dtype=F64, requires_grad=True) for _ in range(2)) if with_state else None
+    results = []
+    for net in (model, twin):
+        v, (v_last, s_last) = net(x, state)
+        loss = (v**3).sum() + (v_last * 2).sum() + (s_last.cos()).sum()
+        wanted = [x, *net.parameters()] + (list(state) if with_state else [])
+        results.append((v, torch.autograd.grad(loss, wanted)))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-13, rtol=0)
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_layer_gradcheck_with_state():
+    model = VanillaLSTM(2, 3, dtype=F64)
+    x = torch.randn(4, 2, 2, dtype=F64, requires_grad=True)
+    v0 = torch.randn(2, 3, dtype=F64, requires_grad=True)
+    s0 = torch.randn(2, 3, dtype=F64, requires_grad=True)
+
+    def f(x, v0, s0, W_x, W_v, b, w_s):
+        A = InputTerms.apply(x, W_x, b)
+        return Recurrence.apply(A, W_v, w_s, v0, s0)
+
+    assert torch.autograd.gradcheck(f, (x, v0, s0, *(p.detach().requires_grad_(True) for p in model.parameters())))
+
+
+def test_float32_matches_float64():
+    model = VanillaLSTM(3, 4, dtype=F64)
+    x = torch.randn(10, 2, 3, dtype=F64)
+    model32 = VanillaLSTM(3, 4, dtype=torch.float32)
+    model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    for net, xx in ((model, x), (model32, x.float())):
+        net(xx)[0].square().sum().backward()
+    for p, q in zip(model.parameters(), model32.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad.float(), atol=1e-5, rtol=1e-4)
+
+
+def test_gate_gradients_are_dE_da_and_dE_ds():
+    N, B, m, d = 8, 2, 3, 4
+    model = VanillaLSTM(m, d, dtype=F64)
+    x = torch.randn(N, B, m, dtype=F64)
+    sig = gate_gradients(model, x)
+    # the same derivatives by autograd through the plain loop: E = sum of v[N-1]
+    A = model.input_terms(x).detach().requires_grad_(True)
+    z = torch.zeros(B, d, dtype=F64)
+    v, s = autograd_recurrence(A, model.W_v, model.w_s, z, z)
+    s.retain_grad()
+    v[-1].sum().backward()
+    dE_dA = A.grad
+    torch.testing.assert_close(sig["alpha_cr"], dE_dA[:, :, :d])
+    torch.testing.assert_close(sig["alpha_cs"], dE_dA[:, :, d : 2 * d])
+    torch.testing.assert_close(sig["alpha_cu"], dE_dA[:, :, 2 * d : 3 * d])
+    torch.testing.assert_close(sig["alpha_du"], dE_dA[:, :, 3 * d :])
+    # psi[n] is the total derivative dE/ds[n] (through v[n] too): finite differences at n = 2
+    eps, n0 = 1e-6, 2
+    p = model.paper_params()
+
+    def E_after(delta):
+        vv, ss = z, z
+        with torch.no_grad():
+            for n in range(N):
+                v_prev = vv
+                vv, ss = lstm_step(x[n], v_prev, ss, p)
+                if n == n0:  # perturb s[n0], then form v[n0] from the perturbed state
+                    ss = ss + delta
+                    a_cr = x[n] @ p["W_xcr"].T + p["w_scr"] * ss + v_prev @ p["W_vcr"].T + p["b_cr"]
+                    vv = torch.sigmoid(a_cr) * torch.tanh(ss)
+        return vv.sum()
+
+    delta = torch.zeros(B, d, dtype=F64)
+    delta[1, 2] = eps
+    fd = (E_after(delta) - E_after(-delta)) / (2 * eps)
+    assert abs(fd.item() - sig["psi"][n0, 1, 2].item()) < 1e-8
+
+
+def test_saved_outputs_guard_against_in_place_edit():
+    model = VanillaLSTM(3, 4)
+    v, _ = model(torch.randn(5, 2, 3))
+    with pytest.raises(RuntimeError):
+        v.mul_(2)
+        v.sum().backward()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    model = VanillaLSTM(3, 4, dtype=F64)
+    x = torch.randn(6, 2, 3, dtype=F64)
+    model(x)[0].sum().backward()
+    gpu = VanillaLSTM(3, 4, dtype=F64, device="cuda")
+    gpu.load_state_dict(model.state_dict())
+    gpu(x.cuda())[0].sum().backward()
+    for p, q in zip(model.parameters(), gpu.parameters(), strict=True):
+        torch.testing.assert_close(q.grad.cpu(), p.grad)
+
+
+def test_explorer_bias_moves_the_reach_of_the_gradient():
+    ex = lstm_training_explorer()
+    low = ex.set(b_cs=-1.0, N=100)["psi"][0]
+    high = ex.set(b_cs=5.0)["psi"][0]
+    assert len(ex.data["alpha_cs"]) == 100 and high > 1e6 * low
+    assert ex.set(N=30)["psi"].shape == (30,)
