@@ -54,3 +54,15 @@ def test_static_player_scrubs_the_parameter_and_opens_on_the_default():
     assert ex.values["slope"] == 0.5, "rendering the player must leave the explorer at its values"
     assert "http" not in html, "the player must load nothing from the network"
     assert "fa-play" not in html, "icon fonts are replaced by text symbols"
+
+
+def test_live_sliders_recompute_through_the_explorer(monkeypatch):
+    monkeypatch.delenv("LSTM_LIB_STATIC", raising=False)
+    ex = line_explorer()
+    box = ex.show()
+    slope, points = box.children[0].children
+    assert (slope.min, slope.max, slope.value) == (-2.0, 2.0, 0.5)
+    slope.value = -1.0
+    points.value = 30
+    assert ex.values == {"slope": -1.0, "n": 30}
+    assert ex.data["y"][-1] == pytest.approx(-1.0) and len(ex.data["x"]) == 30
