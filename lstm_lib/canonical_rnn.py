@@ -16,6 +16,7 @@ Sequences are time-major, shape (N, B, features), unless ``batch_first``.
 * :func:`run_windows` processes a long sequence as consecutive windows, carrying the state across the
   boundary and cutting the gradient there (truncated BPTT).
 * :func:`companion_form` turns a recurrence with several delays into one canonical RNN on stacked states.
+* :func:`explorer` is the chapter's widget: windowed processing, its exact forward pass and its cut gradient.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_int, check_positive, check_tensor
+from .widgets import Explorer, Param
 
 
 def identity(s: torch.Tensor) -> torch.Tensor:
@@ -444,3 +446,83 @@ def draw_unrolled(N: int = 4, ax=None, tied: bool = True):
     ax.set_aspect("equal")
     ax.axis("off")
     return ax
+
+
+def window_gradients(model: CanonicalRNN, x: torch.Tensor, window: int) -> dict[str, torch.Tensor]:
+    """Full run versus :func:`run_windows` (eq:canonical_rnn-windows) on one sequence, for the loss E = sum of r[N-1].
+
+    Returns the states of both runs (``s_full``, ``s_windowed``), the per-step input-gradient norms
+    ||dE/dx[n]|| of both (``grad_full``, ``grad_windowed``, each (N,)), and dE/dW_r of both
+    (``W_r_full``, ``W_r_windowed``). Under truncated BPTT the windowed gradient is exactly zero for every
+    step before the last window's first step.
+    """
+    if not isinstance(model, CanonicalRNN):
+        raise TypeError(f"model: expected a CanonicalRNN, got {type(model).__name__}")
+    out = {}
+    for key, run in (("full", model), ("windowed", lambda x_: run_windows(model, x_, window))):
+        x_ = x.detach().clone().requires_grad_()
+        s, r = run(x_)
+        s_tm, r_tm = (s.transpose(0, 1), r.transpose(0, 1)) if model.batch_first else (s, r)
+        g_x, g_W_r = torch.autograd.grad(r_tm[-1].sum(), (x_, model.W_r))
+        g_x = g_x.transpose(0, 1) if model.batch_first else g_x
+        out[f"s_{key}"] = s_tm.detach()
+        out[f"grad_{key}"] = g_x.flatten(1).norm(dim=1)
+        out[f"W_r_{key}"] = g_W_r
+    return out
+
+
+def explorer(N: int = 24, seed: int = 0) -> Explorer:
+    """Widget for eq:canonical_rnn-windows: window length T and a leak W_s = w_s I against the full run.
+
+    Left: one state component of the full run and of the windowed run (they coincide, the state crosses
+    every boundary). Right: ||dE/dx[n]|| for a loss on the last step, full BPTT against truncated BPTT.
+    """
+    N = check_int("N", N, minimum=2, maximum=200)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = CanonicalRNN(2, 4, dtype=torch.float64)
+        x = torch.randn(N, 1, 2, dtype=torch.float64)
+    eye = torch.eye(model.state_size, dtype=torch.float64)
+
+    def compute(window, w_s):
+        with torch.no_grad():
+            model.W_s.copy_(w_s * eye)
+        g = window_gradients(model, x, window)
+        W_r_err = (g["W_r_windowed"] - g["W_r_full"]).norm() / g["W_r_full"].norm()
+        return {
+            "s_full": g["s_full"][:, 0, 0].numpy(), "s_windowed": g["s_windowed"][:, 0, 0].numpy(),
+            "forward_diff": (g["s_windowed"] - g["s_full"]).abs().max().item(),
+            "grad_full": g["grad_full"].numpy(), "grad_windowed": g["grad_windowed"].numpy(),
+            "last_start": (N - 1) // window * window, "W_r_rel_err": W_r_err.item(),
+        }
+
+    def draw(fig, data, window, w_s):
+        import numpy as np
+
+        ax1, ax2 = fig.subplots(1, 2)
+        n = np.arange(N)
+        for ax in (ax1, ax2):
+            for b in range(window, N, window):
+                ax.axvline(b - 0.5, color="0.6", lw=0.8, ls="--")
+        ax1.plot(n, data["s_full"], "k-", lw=1.5, label="full run")
+        ax1.plot(n, data["s_windowed"], "o", color="C1", ms=4, label="windows, state carried")
+        ax1.set(xlabel="step n", ylabel="$s_1[n]$")
+        ax1.set_title(f"max |s_windowed - s_full| = {data['forward_diff']:.1e}", fontsize=9)
+        ax1.legend(fontsize=8, loc="best")
+        floor = 1e-10
+        ax2.semilogy(n, np.maximum(data["grad_full"], floor), "k.-", lw=1.2, label="full BPTT")
+        gw = data["grad_windowed"]
+        ax2.bar(n, np.where(gw > 0, gw, 0.0), bottom=0, color="C1", alpha=0.6, label="truncated BPTT")
+        zero = gw == 0
+        ax2.plot(n[zero], np.full(zero.sum(), floor * 3), "x", color="C3", ms=5, label="exactly 0")
+        ax2.set_ylim(floor, 10)
+        ax2.set(xlabel="step n (loss on r[N-1])", ylabel="||dE/dx[n]||")
+        ax2.set_title(f"window T = {window}, W_s = {w_s:.2f} I: dE/dW_r off by {100 * data['W_r_rel_err']:.1f}%",
+                      fontsize=9)
+        ax2.legend(fontsize=8, loc="upper left")
+
+    params = {
+        "window": Param(1, N, 1, min(8, N), "window length T", integer=True),
+        "w_s": Param(0.0, 0.9, 0.05, 0.5, "leak W_s = w_s I"),
+    }
+    return Explorer(compute, draw, params, scrub="window", frames=12, figsize=(9.0, 3.5))

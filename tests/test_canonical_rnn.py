@@ -6,9 +6,11 @@ import torch
 from lstm_lib.canonical_rnn import (
     CanonicalRNN,
     companion_form,
+    explorer,
     identity,
     multi_delay_loop,
     run_windows,
+    window_gradients,
 )
 
 F64 = torch.float64
@@ -114,6 +116,43 @@ def test_windows_batch_first():
     model = model64(batch_first=True)
     x = torch.randn(2, 9, 3, dtype=F64)
     torch.testing.assert_close(run_windows(model, x, 3)[0], model(x)[0])
+
+
+def test_explorer_window_cuts_gradient_at_last_boundary():
+    ex = explorer()
+    N = len(ex.data["grad_full"])
+    for window in (1, 5, 8):
+        data = ex.set(window=window)
+        start = (N - 1) // window * window  # first step of the last window
+        assert data["last_start"] == start
+        assert data["forward_diff"] < 1e-12  # eq:canonical_rnn-windows: the carried state makes the runs equal
+        assert (data["grad_windowed"][:start] == 0).all()  # no gradient crosses a boundary
+        assert (data["grad_windowed"][start:] > 0).all()
+        # inside the last window every path from x[n] to r[N-1] stays in the window: the gradients agree
+        torch.testing.assert_close(torch.from_numpy(data["grad_windowed"][start:]),
+                                   torch.from_numpy(data["grad_full"][start:]), rtol=1e-10, atol=1e-14)
+        assert data["W_r_rel_err"] > 0
+    data = ex.set(window=N)  # one window: truncated BPTT is full BPTT
+    assert (data["grad_windowed"] > 0).all() and data["W_r_rel_err"] < 1e-12
+    # a stronger leak W_s carries more of the gradient across the boundary, so truncation loses more
+    lost_no_leak = ex.set(window=8, w_s=0.0)["W_r_rel_err"]
+    lost_leak = ex.set(window=8, w_s=0.5)["W_r_rel_err"]
+    assert lost_leak > 10 * lost_no_leak
+    with pytest.raises(ValueError, match="window"):
+        ex.set(window=0)
+    with pytest.raises(ValueError, match="N"):
+        explorer(N=1)
+    with pytest.raises(TypeError, match="model"):
+        window_gradients(torch.nn.RNN(2, 4), torch.randn(3, 1, 2), 2)
+
+
+def test_window_gradients_batch_first():
+    model = model64(batch_first=True)
+    x = torch.randn(2, 9, 3, dtype=F64)
+    g = window_gradients(model, x, 4)
+    assert g["s_full"].shape == (9, 2, 4)
+    torch.testing.assert_close(g["s_windowed"], g["s_full"])
+    assert (g["grad_windowed"][:8] == 0).all() and (g["grad_windowed"][8:] > 0).all()
 
 
 def test_companion_form_equals_multi_delay_recurrence():
