@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import _lstm_kernels
+
 GATES = ("cr", "cs", "cu", "du")
 
 
@@ -179,14 +181,20 @@ class Recurrence(torch.autograd.Function):
     Forward: eq:vanilla_lstm-a_cs to eq:vanilla_lstm-v (see :func:`recurrence_forward`).
     Backward: eq:lstm_training-chi to eq:lstm_training-grad-v (see :func:`recurrence_backward`).
     Inputs ``(A, W_v, w_s, v0, s0)``; outputs ``v`` and ``s``, both (N, B, d).
+
+    On the CPU both loops run compiled (:mod:`lstm_lib._lstm_kernels`: the same equations, one
+    compiled pass over the cells per step); elsewhere, or if that cannot be built, the Python loops.
     """
 
     @staticmethod
     def forward(ctx, A, W_v, w_s, v0, s0):
-        V, S, Gt, R = recurrence_forward(A, W_v, w_s, v0, s0)
+        fast = _lstm_kernels.usable(A)
+        forward = _lstm_kernels.recurrence_forward if fast else recurrence_forward
+        V, S, Gt, R = forward(A, W_v, w_s, v0, s0)
         v, s = V[1:], S[1:]
         ctx.save_for_backward(W_v, w_s, v, s)  # saving the outputs guards against in-place edits
         ctx.buffers = (V, S, Gt, R)
+        ctx.fast = fast
         return v, s
 
     @staticmethod
@@ -194,7 +202,8 @@ class Recurrence(torch.autograd.Function):
     def backward(ctx, grad_v, grad_s):
         W_v, w_s, _, _ = ctx.saved_tensors
         V, S, Gt, R = ctx.buffers
-        alpha, g_W_v, g_w_s, g_v0, g_s0 = recurrence_backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s)
+        backward = _lstm_kernels.recurrence_backward if ctx.fast else recurrence_backward
+        alpha, g_W_v, g_w_s, g_v0, g_s0 = backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s)
         return alpha, g_W_v, g_w_s, g_v0, g_s0
 
 

@@ -172,10 +172,12 @@ class VanillaLSTM(nn.Module):
     def _check_input(self, x) -> torch.Tensor:
         """Check ``x`` and return it time-major (N, B, m)."""
         W = self.W_x
-        check_tensor("x", x, ndim=3, dtype=W.dtype, device=W.device)
+        check_tensor("x", x, ndim=3, dtype=W.dtype, device=W.device, finite=False)
+        if not bool(torch.isfinite(x.sum())):  # a cheap screen: one reduction instead of a pass of comparisons
+            check_tensor("x", x)  # refuses NaN or infinity (a finite sum that overflowed passes)
         if self.batch_first:
             x = x.transpose(0, 1)
-        check_tensor("x", x, shape=(None, None, self.input_size))
+        check_tensor("x", x, shape=(None, None, self.input_size), finite=False)
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"x: expected at least one step and one sequence, got shape {tuple(x.shape)}")
         return x

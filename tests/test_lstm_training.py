@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lstm_lib.lstm_training import InputTerms, Recurrence, gate_gradients
+from lstm_lib import _lstm_kernels
+from lstm_lib.lstm_training import InputTerms, Recurrence, gate_gradients, recurrence_backward, recurrence_forward
 from lstm_lib.lstm_training import explorer as lstm_training_explorer
 from lstm_lib.vanilla_lstm import VanillaLSTM, autograd_recurrence, lstm_step
 
@@ -19,10 +20,61 @@ def _inputs(N=4, B=2, d=3, peepholes=True, dtype=F64):
     return A, W_v, w_s, v0, s0
 
 
+needs_kernels = pytest.mark.skipif(_lstm_kernels.kernels() is None, reason="the compiled loops could not be built")
+
+
 @pytest.mark.parametrize("peepholes", [True, False])
-def test_recurrence_gradcheck(peepholes):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_recurrence_gradcheck(peepholes, compiled, monkeypatch):
+    if not compiled:  # the Python reference loops, as run on CUDA or without a compiler
+        monkeypatch.setattr(_lstm_kernels, "usable", lambda t: False)
     args = _inputs(peepholes=peepholes)
     assert torch.autograd.gradcheck(Recurrence.apply, args)
+
+
+@needs_kernels
+@pytest.mark.parametrize("peepholes", [True, False])
+@pytest.mark.parametrize("dtype,tol", [(F64, 1e-13), (torch.float32, 2e-6)])
+def test_compiled_loops_equal_python_loops(peepholes, dtype, tol):
+    N, B, d = 12, 3, 5
+    A, W_v, w_s, v0, s0 = (None if t is None else t.detach() for t in _inputs(N, B, d, peepholes, dtype))
+    assert _lstm_kernels.usable(A)
+    fast = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
+    ref = recurrence_forward(A, W_v, w_s, v0, s0)
+    for a, b in zip(fast, ref, strict=True):  # V, S, the gates and G_d(s)
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+    grad_v, grad_s = torch.randn(2, N, B, d, dtype=dtype)
+    psi_fast, psi_ref = torch.empty(2, N, B, d, dtype=dtype)
+    fast = _lstm_kernels.recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_fast)
+    ref = recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_ref)
+    for a, b in zip((*fast, psi_fast), (*ref, psi_ref), strict=True):  # alpha, dE/dW_v, dE/dw_s, dE/dv0, dE/ds0, psi
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b, atol=10 * tol, rtol=10 * tol)
+
+
+@needs_kernels
+def test_compiled_loops_split_over_threads_equal_python_loops():
+    N, B, d = 4, 70, 64  # enough cells per step for the compiled loops to use two threads
+    A, W_v, w_s, v0, s0 = (t.detach() for t in _inputs(N, B, d))
+    grad_v, grad_s = torch.randn(2, N, B, d, dtype=F64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
+        bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
+    finally:
+        torch.set_num_threads(threads)
+    ref_fwd = recurrence_forward(A, W_v, w_s, v0, s0)
+    ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s)
+    for a, b in zip((*fwd, *bwd), (*ref_fwd, *ref_bwd), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def test_python_loops_where_the_compiled_ones_do_not_apply():
+    assert not _lstm_kernels.usable(torch.zeros(2, dtype=torch.float16))
+    assert not _lstm_kernels.usable(torch.zeros(2, device="meta"))
 
 
 def test_input_terms_gradcheck():
