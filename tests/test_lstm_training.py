@@ -1,5 +1,7 @@
 """The hand-derived backward equations of the vanilla LSTM, checked against autograd."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -70,6 +72,47 @@ def test_compiled_loops_split_over_threads_equal_python_loops():
     ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s)
     for a, b in zip((*fwd, *bwd), (*ref_fwd, *ref_bwd), strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+needs_onednn = pytest.mark.skipif(
+    _lstm_kernels.kernels() is None or not _lstm_kernels.onednn_usable(torch.zeros(1)),
+    reason="the compiled loops or PyTorch's oneDNN are missing",
+)
+
+
+@needs_onednn
+@pytest.mark.parametrize("peepholes", [True, False])
+def test_compiled_loops_with_onednn_products_equal_python_loops(peepholes, monkeypatch):
+    N, B, d = 20, 8, 48  # large enough for oneDNN's blocked weight layout to matter
+    monkeypatch.setattr(_lstm_kernels, "ONEDNN_MIN_HIDDEN", 16)  # the path the layer takes for large d
+    f32 = torch.float32
+    A = torch.randn(N, B, 4 * d, dtype=f32)
+    W_v = torch.randn(4 * d, d, dtype=f32) / d**0.5
+    w_s = torch.randn(3 * d, dtype=f32) if peepholes else None
+    v0, s0 = torch.randn(2, B, d, dtype=f32)
+    grad_v, grad_s = torch.randn(2, N, B, d, dtype=f32)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
+        bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
+    calls = sum(e.name == "mkldnn::_linear_pointwise" for e in prof.events())
+    assert calls == N + (N - 1)  # one product per step forward, and per step but the last backward
+    ref_fwd = recurrence_forward(A, W_v, w_s, v0, s0)
+    ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s)
+    for a, b in zip((*fwd, *bwd), (*ref_fwd, *ref_bwd), strict=True):
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b, atol=2e-5, rtol=2e-5)
+    monkeypatch.setattr(_lstm_kernels, "onednn_usable", lambda t: False)  # the same loops with at::mm
+    mm_fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
+    mm_bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
+    for a, b in zip((*fwd, *bwd), (*mm_fwd, *mm_bwd), strict=True):
+        if b is not None:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_onednn_products_only_for_float32():
+    assert not _lstm_kernels.onednn_usable(torch.zeros(1, dtype=F64))
 
 
 def test_python_loops_where_the_compiled_ones_do_not_apply():
@@ -209,3 +252,32 @@ def test_explorer_bias_moves_the_reach_of_the_gradient():
     high = ex.set(b_cs=5.0)["psi"][0]
     assert len(ex.data["alpha_cs"]) == 100 and high > 1e6 * low
     assert ex.set(N=30)["psi"].shape == (30,)
+
+
+def test_failed_kernel_build_falls_back_to_python_loops_with_one_warning(monkeypatch):
+    """A machine without a working compiler still gets a correct layer, and is told why it is slower."""
+    def broken_build():
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(_lstm_kernels, "_module", None)
+    monkeypatch.setattr(_lstm_kernels, "_tried", False)
+    monkeypatch.setattr(_lstm_kernels, "_build", broken_build)
+    monkeypatch.delenv("LSTM_LIB_NO_KERNELS", raising=False)
+    x = torch.randn(4, 2, 3, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="could not build the compiled LSTM loops.*no C\\+\\+ compiler found"):
+        assert not _lstm_kernels.usable(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the build is tried once: no second warning
+        assert not _lstm_kernels.usable(x)
+    lstm = VanillaLSTM(3, 5, dtype=torch.float64)
+    ref = VanillaLSTM(3, 5, dtype=torch.float64, backward="autograd")
+    ref.load_state_dict(lstm.state_dict())
+    torch.testing.assert_close(lstm(x)[0], ref(x)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_build_name_follows_the_source(monkeypatch, tmp_path):
+    name = _lstm_kernels._extension_name()
+    other = tmp_path / "k.cpp"
+    other.write_text(_lstm_kernels._SOURCE.read_text() + "\n// changed\n")
+    monkeypatch.setattr(_lstm_kernels, "_SOURCE", other)
+    assert _lstm_kernels._extension_name() != name
