@@ -53,7 +53,7 @@ def fit(
     sets ``History.diverged``. ``seed`` fixes the batches, so runs differing only in a setting see the
     same data.
     """
-    from tqdm.auto import tqdm
+    from .widgets import progress as progress_bar
 
     steps = check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -68,7 +68,7 @@ def fit(
     opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = History()
-    bar = tqdm(range(steps), desc=desc or "training", disable=not progress, mininterval=0.5)
+    bar = progress_bar(range(steps), desc=desc or "training", disable=not progress, mininterval=0.5)
     for _ in bar:
         x, y = task.sample(batch_size, generator)
         opt.zero_grad(set_to_none=True)

@@ -70,6 +70,24 @@ def is_static() -> bool:
     return os.environ.get(STATIC_ENV, "") not in ("", "0")
 
 
+def progress(iterable, **kwargs):
+    """A progress bar over ``iterable``: a live widget in Jupyter, plain text in the static book.
+
+    In the built book no widget manager runs, so a widget progress bar would show as nothing;
+    the text bar, written to standard output, shows where the run finished.
+    """
+    if is_static():
+        import sys
+
+        from tqdm import tqdm
+
+        kwargs.setdefault("file", sys.stdout)
+        kwargs.setdefault("ascii", True)
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
 class Explorer:
     """A figure recomputed from named parameters (see the module docstring)."""
 

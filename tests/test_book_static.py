@@ -114,3 +114,9 @@ def test_cite_blocks_carry_each_chapters_title_and_number():
         text = re.sub(r"<[^>]+>", "", block)
         assert f"chapter   = {{{number}}}" in text, f"{doc}: chapter number {number} not in its citation"
         assert meta["title"] in text and meta["version"] in text
+
+
+def test_no_page_holds_a_dead_widget():
+    """No widget manager runs in the static book, so a widget output would show as nothing."""
+    dead = [p.relative_to(HTML) for p in all_pages() if "application/vnd.jupyter.widget-view+json" in p.read_text()]
+    assert not dead, f"pages with ipywidgets outputs that cannot render: {dead}"

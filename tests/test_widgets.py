@@ -66,3 +66,15 @@ def test_live_sliders_recompute_through_the_explorer(monkeypatch):
     points.value = 30
     assert ex.values == {"slope": -1.0, "n": 30}
     assert ex.data["y"][-1] == pytest.approx(-1.0) and len(ex.data["x"]) == 30
+
+
+def test_progress_is_plain_text_in_the_static_book(monkeypatch, capsys):
+    from tqdm import tqdm
+
+    from lstm_lib.widgets import progress
+
+    monkeypatch.setenv("LSTM_LIB_STATIC", "1")
+    bar = progress(range(3), desc="steps")
+    assert type(bar) is tqdm  # the text bar, not tqdm.notebook's widget
+    assert list(bar) == [0, 1, 2]
+    assert "steps: 100%" in capsys.readouterr().out
