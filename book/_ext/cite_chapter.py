@@ -78,8 +78,9 @@ def add_cite_block(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     title = app.env.titles[docname].astext()
     entry = bibtex_entry(meta, docname, title, number)
 
-    section = nodes.section(ids=["cite-this-chapter"], classes=["cite-chapter"])
-    section += nodes.title(text="Cite this chapter")
+    # A container with a rubric, not a section: a section here would be numbered as the chapter.
+    section = nodes.container(ids=["cite-this-chapter"], classes=["cite-chapter"])
+    section += nodes.rubric(text="Cite this chapter")
     section += nodes.paragraph(
         text=f"Chapter {number}, \u201c{title}\u201d, of {meta['title']} (version {meta['version']}). BibTeX:"
     )
