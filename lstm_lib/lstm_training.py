@@ -3,15 +3,16 @@
 The layer is two ``torch.autograd.Function`` s composed (chapter "Training the vanilla LSTM"):
 
 * :class:`InputTerms` computes the input part of every accumulation for all steps in one matmul,
-  ``A[n] = W_x x[n] + b`` (eq:lstm_training-input); its backward is the parameter-gradient
-  sums over the stacked alphas (eq:lstm_training-grad-x);
-* :class:`Recurrence` runs the cell over time from those input terms (eq:vanilla_lstm-a_cs to
-  eq:vanilla_lstm-v) and back-propagates with the equations eq:lstm_training-chi to
-  eq:lstm_training-alpha_du.
+  ``A[n] = W_x x[n]`` (eq:lstm_training-grad-x); its backward is two products over the stacked
+  alphas;
+* :class:`Recurrence` runs the cell over time from those input terms and the bias (eq:vanilla_lstm-a_cs
+  to eq:vanilla_lstm-v) and back-propagates with the equations eq:lstm_training-chi to
+  eq:lstm_training-alpha_du, returning the gradients of the bias, ``W_v`` and the peepholes.
 
 Splitting them is the seam for the extensions of the augmented LSTM: another input-terms function
-(a convolution over time, an external input gate) feeds the same recurrence, whose backward
-returns ``dE/dA``, the stacked alphas.
+(a convolution over time) feeds the same recurrence, whose backward returns ``dE/dA``, the stacked
+alphas. The bias stays in the recurrence, next to the recurrent terms: the external input gate of
+the augmented LSTM scales the input term of the data update but not its bias.
 
 The four blocks of the fused tensors are ordered ``GATES = (cr, cs, cu, du)``: the three control
 gates are contiguous (one sigmoid when there are no peepholes) and so are the three blocks
@@ -23,47 +24,50 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import _lstm_kernels
+from . import _lstm_kernels, _workspace
 
 GATES = ("cr", "cs", "cu", "du")
 
 
 class InputTerms(torch.autograd.Function):
-    """``A[n] = W_x x[n] + b`` for all n in one matmul (eq:lstm_training-input).
+    """``A[n] = W_x x[n]`` for all n in one matmul (eq:lstm_training-grad-x).
 
-    ``x``: (N, B, m), ``W_x``: (4d, m) stacking W_xcr, W_xcs, W_xcu, W_xdu, ``b``: (4d,).
-    Backward (eq:lstm_training-grad-x): ``dE/dW_x = sum_n alpha[n] x[n]^T``,
-    ``dE/db = sum_n alpha[n]``, ``dE/dx[n] = W_x^T alpha[n]``, each one operation over the
-    stacked ``(N*B, 4d)`` alphas.
+    ``x``: (N, B, m), ``W_x``: (4d, m) stacking W_xcr, W_xcs, W_xcu, W_xdu.
+    Backward (eq:lstm_training-grad-x): ``dE/dW_x = sum_n alpha[n] x[n]^T`` and
+    ``dE/dx[n] = W_x^T alpha[n]``, each one product over the stacked ``(N*B, 4d)`` alphas.
     """
 
     @staticmethod
-    def forward(ctx, x, W_x, b):
+    def forward(ctx, x, W_x):
         N, B, m = x.shape
         ctx.save_for_backward(x, W_x)
-        return torch.addmm(b, x.reshape(N * B, m), W_x.t()).view(N, B, -1)
+        A = _workspace.empty((N * B, W_x.shape[0]), dtype=x.dtype, device=x.device)
+        return torch.mm(x.reshape(N * B, m), W_x.t(), out=A).view(N, B, -1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, alpha):
         x, W_x = ctx.saved_tensors
         a2 = alpha.reshape(-1, alpha.shape[-1])
-        g_x = (a2 @ W_x).view_as(x) if ctx.needs_input_grad[0] else None
+        g_x = None
+        if ctx.needs_input_grad[0]:
+            g_x = _workspace.empty(x.shape, dtype=x.dtype, device=x.device)
+            torch.mm(a2, W_x, out=g_x.view(-1, x.shape[-1]))
         g_W_x = a2.t() @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
-        g_b = a2.sum(0) if ctx.needs_input_grad[2] else None
-        return g_x, g_W_x, g_b
+        return g_x, g_W_x
 
 
-def recurrence_forward(A, W_v, w_s, v0, s0):
+def recurrence_forward(A, b, W_v, w_s, v0, s0):
     """Run the cell over n = 0 .. N-1 from the input terms ``A`` (eq:vanilla_lstm-a_cs to eq:vanilla_lstm-v).
 
-    ``A``: (N, B, 4d); ``W_v``: (4d, d); ``w_s``: (3d,) peepholes ``w_scr, w_scs, w_scu`` or None;
+    ``A``: (N, B, 4d) the input terms W_x x[n]; ``b``: (4d,) the biases; ``W_v``: (4d, d); ``w_s``:
+    (3d,) peepholes ``w_scr, w_scs, w_scu`` or None;
     ``v0, s0``: (B, d). Returns ``V, S`` of shape (N+1, B, d) (row 0 holds v[-1], s[-1]), the gates
     ``Gt`` (N, B, 4d) = (g_cr, g_cs, g_cu, u) and the readouts ``R`` = G_d(s) (N, B, d): everything
     the backward equations need.
 
     Each step is one in-place addmm for the four recurrent accumulations, into a buffer that already
-    holds the input terms, and a few in-place element-wise operations. G_d is evaluated as
+    holds the input terms plus the bias, and a few in-place element-wise operations. G_d is evaluated as
     ``G_d(a) = 2 G_c(2a) - 1`` (the same function; the logistic sigmoid is the faster kernel), so the
     data update's block is doubled up front and shares one sigmoid call with the control gates.
     """
@@ -71,7 +75,7 @@ def recurrence_forward(A, W_v, w_s, v0, s0):
     d = d4 // 4
     two = torch.ones(d4, dtype=A.dtype, device=A.device)
     two[3 * d :] = 2.0
-    Gt = torch.mul(A, two, out=torch.empty_like(A))  # input terms, data-update block doubled
+    Gt = torch.add(A, b).mul_(two)  # input terms plus bias, data-update block doubled
     W_vT = (W_v * two[:, None]).t()
     V = A.new_empty(N + 1, B, d)
     S = A.new_empty(N + 1, B, d)
@@ -112,10 +116,12 @@ def recurrence_forward(A, W_v, w_s, v0, s0):
 def recurrence_backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s, psi_out=None):
     """The backward equations eq:lstm_training-chi to eq:lstm_training-alpha_du, run from n = N-1 down to 0.
 
-    ``grad_v``, ``grad_s``: (N, B, d), the direct derivatives dE/dv[n] and dE/ds[n] from outside the
-    recurrence. Returns ``(alpha, dE/dW_v, dE/dw_s, dE/dv[-1], dE/ds[-1])`` with ``alpha`` (N, B, 4d)
-    the stacked ``alpha_cr, alpha_cs, alpha_cu, alpha_du`` = dE/dA. If ``psi_out`` (N, B, d) is
-    given, ``psi[n]`` = dE/ds[n] is written into it (for plots; the gradients do not need it).
+    ``grad_v``: (N, B, d), the direct derivatives dE/dv[n] from outside the recurrence; ``grad_s``
+    likewise dE/ds[n], (N, B, d), or (B, d) for dE/ds[N-1] alone (the loss sees only the final
+    state). Returns ``(alpha, dE/db, dE/dW_v, dE/dw_s, dE/dv[-1], dE/ds[-1])`` with ``alpha``
+    (N, B, 4d) the stacked ``alpha_cr, alpha_cs, alpha_cu, alpha_du`` = dE/dA. If ``psi_out``
+    (N, B, d) is given, ``psi[n]`` = dE/ds[n] is written into it (for plots; the gradients do not
+    need it).
 
     Every factor that does not depend on the error signal is computed for all n first:
     ``alpha_cr = chi D_cr``, ``psi = chi K + psi_carry``, ``(alpha_cs, alpha_cu, alpha_du) = psi D``
@@ -144,7 +150,8 @@ def recurrence_backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s, psi_out=None):
     a_n = alpha.unbind(0)
     a_cr = alpha[:, :, :d].unbind(0)
     a_rest = alpha[:, :, d:].view(N, B, 3, d).unbind(0)
-    gv, gs, D_cr_n, K_n, D_n, F_n = (t.unbind(0) for t in (grad_v, grad_s, D_cr, K, D, F))
+    gv, D_cr_n, K_n, D_n, F_n = (t.unbind(0) for t in (grad_v, D_cr, K, D, F))
+    gs = grad_s.unbind(0) if grad_s.dim() == 3 else [torch.zeros_like(grad_s)] * (N - 1) + [grad_s]
     chi = torch.empty_like(grad_v[0])
     psi = torch.empty_like(chi)
     carry = gs[N - 1].clone()  # psi[N-1] before the local terms: dE/ds[N-1] from outside
@@ -163,6 +170,7 @@ def recurrence_backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s, psi_out=None):
     grad_s0 = psi * F_n[0]
     grad_v0 = a_n[0] @ W_v
     a2 = alpha.view(N * B, d4)
+    grad_b = a2.sum(0)  # sum_n alpha[n]
     grad_W_v = a2.t() @ V[:-1].reshape(N * B, d)  # sum_n alpha[n] v[n-1]^T
     grad_w_s = None
     if w_s is not None:
@@ -172,39 +180,40 @@ def recurrence_backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s, psi_out=None):
                 (alpha[:, :, d : 3 * d].view(N, B, 2, d) * s_prev.unsqueeze(2)).sum((0, 1)).reshape(-1),
             ]
         )
-    return alpha, grad_W_v, grad_w_s, grad_v0, grad_s0
+    return alpha, grad_b, grad_W_v, grad_w_s, grad_v0, grad_s0
 
 
 class Recurrence(torch.autograd.Function):
     """The vanilla LSTM over a sequence from its input terms, with the hand-derived backward.
 
     Forward: eq:vanilla_lstm-a_cs to eq:vanilla_lstm-v (see :func:`recurrence_forward`).
-    Backward: eq:lstm_training-chi to eq:lstm_training-grad-v (see :func:`recurrence_backward`).
-    Inputs ``(A, W_v, w_s, v0, s0)``; outputs ``v`` and ``s``, both (N, B, d).
+    Backward: eq:lstm_training-chi to eq:lstm_training-init (see :func:`recurrence_backward`).
+    Inputs ``(A, b, W_v, w_s, v0, s0)``; outputs ``v`` (N, B, d) and the final state ``s[N-1]``
+    (B, d). (Only the final state is an output, so the backward pass starts from dE/ds[N-1] alone
+    instead of a mostly-zero gradient for every step.)
 
     On the CPU both loops run compiled (:mod:`lstm_lib._lstm_kernels`: the same equations, one
     compiled pass over the cells per step); elsewhere, or if that cannot be built, the Python loops.
     """
 
     @staticmethod
-    def forward(ctx, A, W_v, w_s, v0, s0):
+    def forward(ctx, A, b, W_v, w_s, v0, s0):
         fast = _lstm_kernels.usable(A)
         forward = _lstm_kernels.recurrence_forward if fast else recurrence_forward
-        V, S, Gt, R = forward(A, W_v, w_s, v0, s0)
-        v, s = V[1:], S[1:]
-        ctx.save_for_backward(W_v, w_s, v, s)  # saving the outputs guards against in-place edits
+        V, S, Gt, R = forward(A, b, W_v, w_s, v0, s0)
+        v, s_last = V[1:], S[-1]
+        ctx.save_for_backward(W_v, w_s, v, s_last)  # saving the outputs guards against in-place edits
         ctx.buffers = (V, S, Gt, R)
         ctx.fast = fast
-        return v, s
+        return v, s_last
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_v, grad_s):
+    def backward(ctx, grad_v, grad_s_last):
         W_v, w_s, _, _ = ctx.saved_tensors
         V, S, Gt, R = ctx.buffers
         backward = _lstm_kernels.recurrence_backward if ctx.fast else recurrence_backward
-        alpha, g_W_v, g_w_s, g_v0, g_s0 = backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s)
-        return alpha, g_W_v, g_w_s, g_v0, g_s0
+        return backward(W_v, w_s, V, S, Gt, R, grad_v, grad_s_last)
 
 
 def gate_gradients(model, x, grad_v=None, state=None) -> dict[str, torch.Tensor]:
@@ -219,13 +228,13 @@ def gate_gradients(model, x, grad_v=None, state=None) -> dict[str, torch.Tensor]
     x = model._check_input(x)
     with torch.no_grad():
         v0, s0 = model._initial_state(x, state)
-        A = InputTerms.apply(x, model.W_x, model.b)
-        V, S, Gt, R = recurrence_forward(A, model.W_v, model.w_s, v0, s0)
+        A = InputTerms.apply(x, model.W_x)
+        V, S, Gt, R = recurrence_forward(A, model.b, model.W_v, model.w_s, v0, s0)
         if grad_v is None:
             grad_v = torch.zeros_like(V[1:])
             grad_v[-1] = 1.0
         psi = torch.empty_like(grad_v)
-        alpha = recurrence_backward(model.W_v, model.w_s, V, S, Gt, R, grad_v, torch.zeros_like(grad_v), psi)[0]
+        alpha = recurrence_backward(model.W_v, model.w_s, V, S, Gt, R, grad_v, torch.zeros_like(v0), psi)[0]
     d = model.hidden_size
     out = {f"alpha_{g}": alpha[:, :, k * d : (k + 1) * d] for k, g in enumerate(GATES)}
     out["psi"] = psi

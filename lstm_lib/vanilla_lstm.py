@@ -43,16 +43,16 @@ def lstm_step(x, v_prev, s_prev, p: Mapping[str, torch.Tensor]):
     return v, s
 
 
-def autograd_recurrence(A, W_v, w_s, v0, s0):
+def autograd_recurrence(A, b, W_v, w_s, v0, s0):
     """The same recurrence as :class:`~lstm_lib.lstm_training.Recurrence`, written as a plain autograd loop.
 
     Out-of-place operations only, so autograd differentiates it; the reference the hand-derived
-    backward is checked and timed against. Returns ``v, s``, both (N, B, d).
+    backward is checked and timed against. Returns ``v`` (N, B, d) and the final state ``s[N-1]``.
     """
     d = W_v.shape[1]
-    v, s, vs, ss = v0, s0, [], []
+    v, s, vs = v0, s0, []
     for a_x in A.unbind(0):
-        a_cr, a_cs, a_cu, a_du = (a_x + v @ W_v.T).split(d, dim=1)
+        a_cr, a_cs, a_cu, a_du = (a_x + v @ W_v.T + b).split(d, dim=1)
         if w_s is not None:
             a_cs = a_cs + w_s[d : 2 * d] * s
             a_cu = a_cu + w_s[2 * d :] * s
@@ -61,8 +61,7 @@ def autograd_recurrence(A, W_v, w_s, v0, s0):
             a_cr = a_cr + w_s[:d] * s
         v = G_c(a_cr) * G_d(s)
         vs.append(v)
-        ss.append(s)
-    return torch.stack(vs), torch.stack(ss)
+    return torch.stack(vs), s
 
 
 def _block_property(stack: str, k: int, nblocks: int, doc: str):
@@ -193,24 +192,22 @@ class VanillaLSTM(nn.Module):
         return v0, s0
 
     def input_terms(self, x) -> torch.Tensor:
-        """``A[n] = W_x x[n] + b`` for all n (eq:lstm_training-input), (N, B, 4d), time-major ``x``.
+        """``A[n] = W_x x[n]`` for all n (eq:lstm_training-grad-x), (N, B, 4d), time-major ``x``.
 
         The one place where the input enters: the augmented LSTM's context windows replace it.
         """
         if self.backward == "autograd":
             N, B, m = x.shape
-            return torch.addmm(self.b, x.reshape(N * B, m), self.W_x.t()).view(N, B, -1)
-        return InputTerms.apply(x, self.W_x, self.b)
+            return (x.reshape(N * B, m) @ self.W_x.t()).view(N, B, -1)
+        return InputTerms.apply(x, self.W_x)
 
     def forward(self, x, state=None):
         x = self._check_input(x)
         v0, s0 = self._initial_state(x, state)
         A = self.input_terms(x)
-        if self.backward == "autograd":
-            v, s = autograd_recurrence(A, self.W_v, self.w_s, v0, s0)
-        else:
-            v, s = Recurrence.apply(A, self.W_v, self.w_s, v0, s0)
-        v_last, s_last = v[-1], s[-1]
+        recurrence = autograd_recurrence if self.backward == "autograd" else Recurrence.apply
+        v, s_last = recurrence(A, self.b, self.W_v, self.w_s, v0, s0)
+        v_last = v[-1]
         if self.batch_first:
             v = v.transpose(0, 1)
         return v, (v_last, s_last)

@@ -14,12 +14,14 @@ F64 = torch.float64
 
 
 def _inputs(N=4, B=2, d=3, peepholes=True, dtype=F64):
+    """Arguments of Recurrence: A, b, W_v, w_s, v0, s0."""
     A = torch.randn(N, B, 4 * d, dtype=dtype, requires_grad=True)
+    b = torch.randn(4 * d, dtype=dtype, requires_grad=True)
     W_v = (0.5 * torch.randn(4 * d, d, dtype=dtype)).requires_grad_(True)
     w_s = torch.randn(3 * d, dtype=dtype, requires_grad=True) if peepholes else None
     v0 = torch.randn(B, d, dtype=dtype, requires_grad=True)
     s0 = torch.randn(B, d, dtype=dtype, requires_grad=True)
-    return A, W_v, w_s, v0, s0
+    return A, b, W_v, w_s, v0, s0
 
 
 needs_kernels = pytest.mark.skipif(_lstm_kernels.kernels() is None, reason="the compiled loops could not be built")
@@ -39,80 +41,54 @@ def test_recurrence_gradcheck(peepholes, compiled, monkeypatch):
 @pytest.mark.parametrize("dtype,tol", [(F64, 1e-13), (torch.float32, 2e-6)])
 def test_compiled_loops_equal_python_loops(peepholes, dtype, tol):
     N, B, d = 12, 3, 5
-    A, W_v, w_s, v0, s0 = (None if t is None else t.detach() for t in _inputs(N, B, d, peepholes, dtype))
+    A, b, W_v, w_s, v0, s0 = (None if t is None else t.detach() for t in _inputs(N, B, d, peepholes, dtype))
     assert _lstm_kernels.usable(A)
-    fast = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
-    ref = recurrence_forward(A, W_v, w_s, v0, s0)
-    for a, b in zip(fast, ref, strict=True):  # V, S, the gates and G_d(s)
-        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
-    grad_v, grad_s = torch.randn(2, N, B, d, dtype=dtype)
-    psi_fast, psi_ref = torch.empty(2, N, B, d, dtype=dtype)
-    fast = _lstm_kernels.recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_fast)
-    ref = recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_ref)
-    for a, b in zip((*fast, psi_fast), (*ref, psi_ref), strict=True):  # alpha, dE/dW_v, dE/dw_s, dE/dv0, dE/ds0, psi
-        if b is None:
-            assert a is None
-        else:
-            torch.testing.assert_close(a, b, atol=10 * tol, rtol=10 * tol)
+    fast = _lstm_kernels.recurrence_forward(A, b, W_v, w_s, v0, s0)
+    ref = recurrence_forward(A, b, W_v, w_s, v0, s0)
+    for x, y in zip(fast, ref, strict=True):  # V, S, the gates and G_d(s)
+        torch.testing.assert_close(x, y, atol=tol, rtol=tol)
+    grad_v = torch.randn(N, B, d, dtype=dtype)
+    for grad_s in (torch.randn(N, B, d, dtype=dtype), torch.randn(B, d, dtype=dtype)):  # every step, or the last
+        psi_fast, psi_ref = torch.empty(2, N, B, d, dtype=dtype)
+        fast = _lstm_kernels.recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_fast)
+        slow = recurrence_backward(W_v, w_s, *ref, grad_v, grad_s, psi_ref)
+        # alpha, dE/db, dE/dW_v, dE/dw_s, dE/dv0, dE/ds0, psi
+        for x, y in zip((*fast, psi_fast), (*slow, psi_ref), strict=True):
+            if y is None:
+                assert x is None
+            else:
+                torch.testing.assert_close(x, y, atol=10 * tol, rtol=10 * tol)
 
 
 @needs_kernels
-def test_compiled_loops_split_over_threads_equal_python_loops():
-    N, B, d = 4, 70, 64  # enough cells per step for the compiled loops to use two threads
-    A, W_v, w_s, v0, s0 = (t.detach() for t in _inputs(N, B, d))
-    grad_v, grad_s = torch.randn(2, N, B, d, dtype=F64)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
-        bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
-    finally:
-        torch.set_num_threads(threads)
-    ref_fwd = recurrence_forward(A, W_v, w_s, v0, s0)
-    ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s)
-    for a, b in zip((*fwd, *bwd), (*ref_fwd, *ref_bwd), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
-
-
-needs_onednn = pytest.mark.skipif(
-    _lstm_kernels.kernels() is None or not _lstm_kernels.onednn_usable(torch.zeros(1)),
-    reason="the compiled loops or PyTorch's oneDNN are missing",
-)
-
-
-@needs_onednn
 @pytest.mark.parametrize("peepholes", [True, False])
-def test_compiled_loops_with_onednn_products_equal_python_loops(peepholes, monkeypatch):
-    N, B, d = 20, 8, 48  # large enough for oneDNN's blocked weight layout to matter
-    monkeypatch.setattr(_lstm_kernels, "ONEDNN_MIN_HIDDEN", 16)  # the path the layer takes for large d
-    f32 = torch.float32
-    A = torch.randn(N, B, 4 * d, dtype=f32)
-    W_v = torch.randn(4 * d, d, dtype=f32) / d**0.5
-    w_s = torch.randn(3 * d, dtype=f32) if peepholes else None
-    v0, s0 = torch.randn(2, B, d, dtype=f32)
-    grad_v, grad_s = torch.randn(2, N, B, d, dtype=f32)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
-        bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
-    calls = sum(e.name == "mkldnn::_linear_pointwise" for e in prof.events())
-    assert calls == N + (N - 1)  # one product per step forward, and per step but the last backward
-    ref_fwd = recurrence_forward(A, W_v, w_s, v0, s0)
-    ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s)
-    for a, b in zip((*fwd, *bwd), (*ref_fwd, *ref_bwd), strict=True):
-        if b is None:
-            assert a is None
+@pytest.mark.parametrize(
+    "B,d,threads",
+    [
+        (70, 64, 2),  # two slices of 32 cells
+        (130, 100, 6),  # slices of 32, 32, 32 and 4 cells, and two threads without cells (yet at every barrier)
+    ],
+)
+def test_compiled_loops_split_over_threads_equal_python_loops(B, d, threads, peepholes):
+    N = 4
+    A, b, W_v, w_s, v0, s0 = (None if t is None else t.detach() for t in _inputs(N, B, d, peepholes))
+    grad_v, grad_s = torch.randn(2, N, B, d, dtype=F64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fwd = _lstm_kernels.recurrence_forward(A, b, W_v, w_s, v0, s0)
+        psi = torch.empty(N, B, d, dtype=F64)
+        bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s, psi)
+    finally:
+        torch.set_num_threads(before)
+    ref_fwd = recurrence_forward(A, b, W_v, w_s, v0, s0)
+    ref_psi = torch.empty(N, B, d, dtype=F64)
+    ref_bwd = recurrence_backward(W_v, w_s, *ref_fwd, grad_v, grad_s, ref_psi)
+    for x, y in zip((*fwd, *bwd, psi), (*ref_fwd, *ref_bwd, ref_psi), strict=True):
+        if y is None:
+            assert x is None
         else:
-            torch.testing.assert_close(a, b, atol=2e-5, rtol=2e-5)
-    monkeypatch.setattr(_lstm_kernels, "onednn_usable", lambda t: False)  # the same loops with at::mm
-    mm_fwd = _lstm_kernels.recurrence_forward(A, W_v, w_s, v0, s0)
-    mm_bwd = _lstm_kernels.recurrence_backward(W_v, w_s, *fwd, grad_v, grad_s)
-    for a, b in zip((*fwd, *bwd), (*mm_fwd, *mm_bwd), strict=True):
-        if b is not None:
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-
-
-def test_onednn_products_only_for_float32():
-    assert not _lstm_kernels.onednn_usable(torch.zeros(1, dtype=F64))
+            torch.testing.assert_close(x, y, atol=1e-12, rtol=1e-12)
 
 
 def test_python_loops_where_the_compiled_ones_do_not_apply():
@@ -123,22 +99,21 @@ def test_python_loops_where_the_compiled_ones_do_not_apply():
 def test_input_terms_gradcheck():
     x = torch.randn(3, 2, 4, dtype=F64, requires_grad=True)
     W_x = torch.randn(8, 4, dtype=F64, requires_grad=True)
-    b = torch.randn(8, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(InputTerms.apply, (x, W_x, b))
+    assert torch.autograd.gradcheck(InputTerms.apply, (x, W_x))
 
 
 @pytest.mark.parametrize("peepholes", [True, False])
 def test_recurrence_equals_autograd_loop(peepholes):
     args = _inputs(N=9, B=3, d=5, peepholes=peepholes)
     grads_v = torch.randn(9, 3, 5, dtype=F64)
-    grads_s = torch.randn(9, 3, 5, dtype=F64)
+    grads_s = torch.randn(3, 5, dtype=F64)
     wanted = [a for a in args if a is not None]
-    v, s = Recurrence.apply(*args)
-    ours = torch.autograd.grad((v, s), wanted, (grads_v, grads_s))
-    v2, s2 = autograd_recurrence(*args)
+    v, s_last = Recurrence.apply(*args)
+    ours = torch.autograd.grad((v, s_last), wanted, (grads_v, grads_s))
+    v2, s2_last = autograd_recurrence(*args)
     torch.testing.assert_close(v, v2, atol=1e-13, rtol=0)
-    torch.testing.assert_close(s, s2, atol=1e-13, rtol=0)
-    ref = torch.autograd.grad((v2, s2), wanted, (grads_v, grads_s))
+    torch.testing.assert_close(s_last, s2_last, atol=1e-13, rtol=0)
+    ref = torch.autograd.grad((v2, s2_last), wanted, (grads_v, grads_s))
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
 
@@ -171,8 +146,8 @@ def test_layer_gradcheck_with_state():
     s0 = torch.randn(2, 3, dtype=F64, requires_grad=True)
 
     def f(x, v0, s0, W_x, W_v, b, w_s):
-        A = InputTerms.apply(x, W_x, b)
-        return Recurrence.apply(A, W_v, w_s, v0, s0)
+        A = InputTerms.apply(x, W_x)
+        return Recurrence.apply(A, b, W_v, w_s, v0, s0)
 
     assert torch.autograd.gradcheck(f, (x, v0, s0, *(p.detach().requires_grad_(True) for p in model.parameters())))
 
@@ -196,8 +171,7 @@ def test_gate_gradients_are_dE_da_and_dE_ds():
     # the same derivatives by autograd through the plain loop: E = sum of v[N-1]
     A = model.input_terms(x).detach().requires_grad_(True)
     z = torch.zeros(B, d, dtype=F64)
-    v, s = autograd_recurrence(A, model.W_v, model.w_s, z, z)
-    s.retain_grad()
+    v, _ = autograd_recurrence(A, model.b, model.W_v, model.w_s, z, z)
     v[-1].sum().backward()
     dE_dA = A.grad
     torch.testing.assert_close(sig["alpha_cr"], dE_dA[:, :, :d])

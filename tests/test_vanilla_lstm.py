@@ -70,8 +70,8 @@ def test_autograd_recurrence_matches_step_and_peepholes_matter():
     x = torch.randn(N, B, m, dtype=F64)
     A = model.input_terms(x)
     z = torch.zeros(B, d, dtype=F64)
-    v_with, _ = autograd_recurrence(A, model.W_v, model.w_s, z, z)
-    v_without, _ = autograd_recurrence(A, model.W_v, None, z, z)
+    v_with, _ = autograd_recurrence(A, model.b, model.W_v, model.w_s, z, z)
+    v_without, _ = autograd_recurrence(A, model.b, model.W_v, None, z, z)
     assert (v_with - v_without).abs().max() > 1e-6  # the peepholes change the output
     torch.testing.assert_close(v_with, model(x)[0])
 
