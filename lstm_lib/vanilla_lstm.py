@@ -51,8 +51,8 @@ def autograd_recurrence(A, b, W_v, w_s, v0, s0):
     """
     d = W_v.shape[1]
     v, s, vs = v0, s0, []
-    for a_x in A.unbind(0):
-        a_cr, a_cs, a_cu, a_du = (a_x + v @ W_v.T + b).split(d, dim=1)
+    for a_xb in (A + b).unbind(0):  # W_x.. x[n] + b_.. for all n in one operation
+        a_cr, a_cs, a_cu, a_du = (a_xb + v @ W_v.T).split(d, dim=1)
         if w_s is not None:
             a_cs = a_cs + w_s[d : 2 * d] * s
             a_cu = a_cu + w_s[2 * d :] * s
