@@ -64,7 +64,7 @@ class Workspace:
     def empty(self, shape, dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised CPU tensor of ``shape`` and ``dtype``, on an idle buffer of that size if there is one."""
         numel = math.prod(shape)
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = numel * dtype.itemsize
         if nbytes < MIN_BYTES or nbytes > self.max_bytes or _lstm_kernels.kernels() is None:
             return torch.empty(shape, dtype=dtype)
         with self._lock:
@@ -87,7 +87,7 @@ class Workspace:
                 if wanted <= 0:
                     return
                 same.remove(buf)
-                size = buf.numel() * buf.element_size()
+                size = buf.nbytes
                 self._nbytes -= size
                 wanted -= size
 
