@@ -11,7 +11,8 @@ module                 chapter
 ``canonical_rnn``      The canonical RNN and its unrolling
 ``rnn_training``       Training the RNN: hand-derived BPTT, vanishing gradients
 ``rnn_to_lstm``        From the RNN to the vanilla LSTM: the chain of cells
-``vanilla_lstm``       The vanilla LSTM layer, ``lstm_step``, torch.nn.LSTM interop
+``lstm``               The one LSTM layer: ``AugmentedLSTM`` and its vanilla configuration
+``vanilla_lstm``       The vanilla LSTM one step at a time, ``lstm_step``
 ``lstm_training``      Training the vanilla LSTM: the hand-derived backward pass
 ``tasks``, ``fit``     data sets and a training loop for the demonstrations
 ``widgets``            interactive figures (live sliders, or a static player)
@@ -33,7 +34,8 @@ _EXPORTS = {
     "canonical_rnn": ("CanonicalRNN", "UnrolledRNN", "run_windows", "companion_form"),
     "rnn_training": ("CanonicalRNNFunction", "RNNReadout", "psi_chi", "jacobian_product_norms",
                      "gradient_norm_by_lag"),
-    "vanilla_lstm": ("VanillaLSTM", "lstm_step"),
+    "lstm": ("AugmentedLSTM", "VanillaLSTM"),
+    "vanilla_lstm": ("lstm_step",),
     "tasks": ("DelayedRecall", "AddingProblem"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -37,6 +37,10 @@ def check_tensor(
     """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {t.layout}")
+    if t.device.type == "meta":
+        raise ValueError(f"{name}: expected a tensor with data (on the CPU or a GPU), got a tensor on the meta device")
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected dtype float32 or float64, got {t.dtype}")
     if dtype is not None and t.dtype != dtype:
@@ -94,7 +98,55 @@ def check_int(name: str, value, *, minimum: int | None = None, maximum: int | No
 
 
 def check_choice(name: str, value, choices: Sequence) -> object:
-    """Check that ``value`` is one of ``choices``."""
-    if value not in choices:
+    """Check that ``value`` is one of ``choices`` (compared by type as well: ``1`` is not ``True``)."""
+    if not any(type(value) is type(c) and value == c for c in choices):
         raise ValueError(f"{name}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Check a real ``bool`` (a string such as ``"False"`` or a number is refused, not silently truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_real(name: str, value, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """Check a finite real number (not a bool or a string) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not (
+        isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point()
+    ):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name}: expected a number <= {maximum}, got {value!r}")
+    return v
+
+
+def check_dtype(name: str, dtype) -> torch.dtype:
+    """Check a floating dtype the models support (float32 or float64); ``None`` means torch's default."""
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"{name}: expected a torch.dtype (torch.float32 or torch.float64), got {dtype!r}")
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected torch.float32 or torch.float64, got {dtype}")
+    return dtype
+
+
+def check_device(name: str, device) -> torch.device:
+    """Check a device specification; ``None`` means the CPU. A device that does not exist is refused here."""
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{name}: expected a torch.device or a device string such as 'cpu' or 'cuda', "
+                         f"got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}: CUDA was requested ({device!r}) but torch sees no CUDA device")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}: expected a CPU or CUDA device, got {dev}")
+    return dev

@@ -1,24 +1,26 @@
-// The two loops over time of the vanilla LSTM layer, compiled (CPU, float and double).
+// The two loops over time of the LSTM layer, compiled (CPU; float and double).
 //
-// They run exactly the equations of the Python reference loops in lstm_lib/lstm_training.py:
-// recurrence_forward (eq:vanilla_lstm-a_cs to eq:vanilla_lstm-v) and recurrence_backward
-// (eq:lstm_training-chi to eq:lstm_training-alpha_du, with the bias and peephole gradients of
-// eq:lstm_training-grad-x and eq:lstm_training-grad-w). The Python side (lstm_lib/_lstm_kernels.py)
-// allocates the buffers and does the work before and after the loops; every tensor passed here is
-// contiguous, on the CPU, of one floating dtype. The block order of the fused (.., 4d) tensors is
-// (cr, cs, cu, du).
+// They run exactly the equations of the Python reference loops in lstm_lib/_lstm_recurrence.py,
+// for every configuration of the layer (paper Eqs. 196-214 forward, Eqs. 216-250 backward with
+// errata E6 and E11 corrected): state-to-gate weights full, diagonal or absent; the control input
+// gate g_cx or not; the recurrent projection v = W_qdr q or not. The input terms of all steps
+// (the context windows included) are computed before the loop in one matrix product, and the
+// weight gradients after it; here are only the parts that must go step by step.
 //
-// How the work is split. Each loop runs as ONE team of threads for all N steps. Thread t owns a
-// slice of the d cells, [c0, c1), in all four blocks: it computes the recurrent terms of its own
-// cells with its own single-threaded matrix product (BLAS gemm), then every element-wise equation of
-// its cells, and then waits at a barrier, because step n+1 needs v[n] (forward) or alpha[n]
-// (backward) of every cell. So each step costs one barrier and no fork or join, and the element-wise
-// pass reads the product while it is still in the thread's cache. Before the loop each thread copies
-// its columns of W_v into a small contiguous block (its weights for the whole loop). A thread also
-// owns the parameter gradients of its cells (bias and peepholes), so it sums them without locks.
+// Layout. Every tensor passed here is contiguous, on the CPU, of one floating dtype. The stacked
+// accumulations have G = 4 or 5 blocks of d = d_s columns in the order (cr, cs, cu, [cx,] du); the
+// state weights have G - 1 blocks (cr, cs, cu, [cx]) -- block 0, W_scr, reads the new state s[n].
 //
-// (The barrier is written inside the `omp parallel` block itself: GCC 12 misplaced an orphaned
-// `omp barrier` inside a lambda called from the parallel region, which made the backward loop race.)
+// Threads. The sequences of a batch are independent, so the batch rows are split between the
+// threads and each thread runs the whole recurrence on its rows: no thread waits for another during
+// the loop (no barrier per step, so a thread that the operating system deschedules delays nobody).
+// The caller chooses the number of threads (lstm_lib/_lstm_kernels.py); one thread runs in the calling
+// thread. The per-step products are this file's own (Packed below): the weights are packed once per
+// call and every step streams through them; nothing inside a step calls a library or starts a thread.
+//
+// Gates. In float32 the logistic and tanh functions are evaluated by vectorisable formulas with a
+// clamped argument (no -ffast-math: infinite arguments saturate to the same values torch gives, and
+// NaN stays NaN); in float64 the C library's exp and tanh are used.
 
 #include <ATen/Parallel.h>
 #include <omp.h>
@@ -26,326 +28,568 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <type_traits>
-
-// The Fortran BLAS gemm that PyTorch's CPU library exports (MKL's, 32-bit integers).
-extern "C" {
-void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
-            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
-void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
-            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
-            const int* ldc);
-}
+#include <vector>
 
 namespace {
 
-// How many threads share a loop: at most PyTorch's intra-op threads, each owning at least 16 cells
-// and at least about 2048 of the B x d cells (below that, a barrier per step costs more than it saves).
-int team_size(int64_t B, int64_t d) {
-  const int64_t by_cells = d / 16, by_work = B * d / 2048;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), by_cells, by_work})));
-}
+// ---- the matrix products of a step ------------------------------------------------------------------
+//
+// Each step multiplies a few rows (the thread's batch rows) by a weight matrix that stays the same for
+// all N steps. The weight is packed once per call into panels of kW columns (one vector register
+// wide), stored k-major, so the product streams through it with aligned vector loads; a tile of up to
+// MR rows x NP panels is accumulated in registers (a "micro-kernel" in the manner of BLIS). No library
+// call, no packing of the rows at every step, no threads inside.
 
-// The slice of cells [c0, c1) of thread t among nt: whole multiples of 16 cells (one AVX-512 vector
-// of floats), the last slices taking what is left, possibly nothing.
-struct Slice {
-  int64_t c0, c1;
-  int64_t size() const { return c1 - c0; }
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64, kNP = 4;  // 4 panels of 16 floats (8 doubles): 16 accumulators of 32 registers
+#else
+constexpr int kVecBytes = 32, kNP = 2;  // AVX2: 8 accumulators of 16 registers
+#endif
+constexpr int kMR = 4;  // rows per tile
+
+template <typename T>
+struct Vec {
+  typedef T type __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / int(sizeof(T));
 };
 
-Slice slice_of(int t, int nt, int64_t d) {
-  const int64_t per = ((d + nt - 1) / nt + 15) / 16 * 16;
-  const int64_t c0 = std::min<int64_t>(d, t * per);
-  return {c0, std::min<int64_t>(d, c0 + per)};
-}
-
-// C (rows x cols, row-major, leading dimension ldc) = X (rows x k, row-major, ldx) @ W (k x cols,
-// row-major, ldw): a single-threaded BLAS gemm (BLAS is column-major, hence the swapped operands).
+// The weight operand of the row-major product C (rows x n) [+]= X (rows x k) . op(W), where op(W) is
+// W^T for a weight stored (n x k) (the forward products W v) or W for a weight stored (k x n) (the
+// backward products W^T alpha, in row form).
 template <typename T>
-void product(int64_t rows, int64_t cols, int64_t k, const T* X, int64_t ldx, const T* W, int64_t ldw, T* C,
-             int64_t ldc) {
-  const int m_ = int(cols), n_ = int(rows), k_ = int(k), la = int(ldw), lb = int(ldx), lc = int(ldc);
-  const T one = 1, zero = 0;
-  if constexpr (std::is_same_v<T, float>)
-    sgemm_("N", "N", &m_, &n_, &k_, &one, W, &la, X, &lb, &zero, C, &lc);
-  else
-    dgemm_("N", "N", &m_, &n_, &k_, &one, W, &la, X, &lb, &zero, C, &lc);
+struct Packed {
+  using V = typename Vec<T>::type;
+  static constexpr int W = Vec<T>::W;
+  int n = 0, k = 0, np = 0;
+  T* data = nullptr;  // np panels, each k x W, 64-byte aligned; columns past n are zero
+
+  Packed() = default;
+  Packed(const T* src, int n_, int k_, int ld, bool trans) : n(n_), k(k_), np((n_ + W - 1) / W) {
+    data = static_cast<T*>(std::aligned_alloc(64, ((size_t(np) * k * W * sizeof(T) + 63) / 64) * 64 + 64));
+    for (int p = 0; p < np; ++p)
+      for (int kk = 0; kk < k; ++kk)
+        for (int j = 0; j < W; ++j) {
+          const int c = p * W + j;
+          data[(size_t(p) * k + kk) * W + j] = c < n ? (trans ? src[size_t(c) * ld + kk] : src[size_t(kk) * ld + c]) : T(0);
+        }
+  }
+  Packed(const Packed&) = delete;
+  Packed& operator=(Packed&& o) noexcept {
+    std::swap(n, o.n), std::swap(k, o.k), std::swap(np, o.np), std::swap(data, o.data);
+    return *this;
+  }
+  ~Packed() { std::free(data); }
+
+  template <int MR, int NP>
+  void tile(const T* X, int ldx, int p0, T* C, int ldc, bool accumulate) const {
+    V acc[MR][NP];
+    for (int r = 0; r < MR; ++r)
+      for (int q = 0; q < NP; ++q) acc[r][q] = V{};
+    const T* w0 = data + size_t(p0) * k * W;
+    for (int kk = 0; kk < k; ++kk) {
+      V w[NP];
+      for (int q = 0; q < NP; ++q)
+        w[q] = *reinterpret_cast<const V*>(__builtin_assume_aligned(w0 + (size_t(q) * k + kk) * W, 64));
+      for (int r = 0; r < MR; ++r) {
+        const T x = X[size_t(r) * ldx + kk];
+        for (int q = 0; q < NP; ++q) acc[r][q] += w[q] * x;
+      }
+    }
+    for (int r = 0; r < MR; ++r)
+      for (int q = 0; q < NP; ++q) {
+        const int c0 = (p0 + q) * W;
+        T* out = C + size_t(r) * ldc + c0;
+        if (c0 + W <= n) {
+          V cur;
+          if (accumulate) {
+            std::memcpy(&cur, out, sizeof(V));
+            cur += acc[r][q];
+          } else {
+            cur = acc[r][q];
+          }
+          std::memcpy(out, &cur, sizeof(V));
+        } else {
+          for (int j = 0; c0 + j < n; ++j) out[j] = accumulate ? out[j] + acc[r][q][j] : acc[r][q][j];
+        }
+      }
+  }
+
+  template <int MR>
+  void row_block(const T* X, int ldx, T* C, int ldc, bool accumulate) const {
+    int p = 0;
+    for (; p + kNP <= np; p += kNP) tile<MR, kNP>(X, ldx, p, C, ldc, accumulate);
+    switch (np - p) {
+      case 3: if constexpr (kNP > 3) tile<MR, 3>(X, ldx, p, C, ldc, accumulate); break;
+      case 2: if constexpr (kNP > 2) tile<MR, 2>(X, ldx, p, C, ldc, accumulate); break;
+      case 1: tile<MR, 1>(X, ldx, p, C, ldc, accumulate); break;
+      default: break;
+    }
+  }
+
+  // C (rows x n, leading dimension ldc) = [C +] X (rows x k, ldx) . op(W)
+  void apply(int rows, const T* X, int ldx, T* C, int ldc, bool accumulate) const {
+    if (rows <= 0 || n <= 0) return;
+    int i = 0;
+    for (; i + kMR <= rows; i += kMR) row_block<kMR>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate);
+    switch (rows - i) {
+      case 3: row_block<3>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
+      case 2: row_block<2>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
+      case 1: row_block<1>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
+      default: break;
+    }
+  }
+};
+
+// ---- the warping functions ------------------------------------------------------------------------
+
+inline double G_c(double a) { return 1.0 / (1.0 + std::exp(-a)); }
+inline double G_d(double a) { return std::tanh(a); }
+
+// e^x for float, vectorisable: x clamped to [-87, 88] (so the result is a normal number and never
+// overflows; +-inf saturate), Cody-Waite reduction by ln 2 and a degree-6 polynomial (the
+// coefficients of Cephes' expf). A NaN argument gives NaN (every comparison with it is false).
+inline float exp_f(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
+  const float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const uint32_t e = (static_cast<uint32_t>(static_cast<int32_t>(fn)) + 127u) << 23;  // 2^n
+  const float scale = __builtin_bit_cast(float, e);
+  return p * scale;
+}
+
+inline float G_c(float a) { return 1.0f / (1.0f + exp_f(-a)); }
+
+// tanh for float: an odd polynomial near 0 (Cephes' tanhf coefficients, |a| < 0.625), else
+// 1 - 2 / (e^{2|a|} + 1) with the sign of a.
+inline float G_d(float a) {
+  const float z = a * a;
+  const float small = a + a * z * ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                                    1.33314422036e-1f) * z - 3.33332819422e-1f);
+  const float m = a < 0.0f ? -a : a;
+  const float big = 1.0f - 2.0f / (exp_f(2.0f * m) + 1.0f);
+  const float large = a < 0.0f ? -big : big;
+  return m < 0.625f ? small : large;
 }
 
 template <typename T>
-inline T G_c(T a) {  // the logistic sigmoid
-  return T(1) / (T(1) + std::exp(-a));
+inline T clip(T a, T c) {
+  return a < -c ? -c : (a > c ? c : a);
 }
 
-// One forward step for the cells of one slice (dt cells) of all B rows. a_x, g: the input terms and
-// the gates (row stride 4d, block stride d); a_v: the slice's recurrent terms W_v.. v[n-1] (row
-// stride 4dt, block stride dt); s_prev, s, r, v: row stride d; bias, w_s: block stride d. Every
-// pointer already points at the slice's first cell. g receives g_cr, g_cs, g_cu and the data update u.
-template <typename T, bool PEEP>
-void forward_cells(int64_t B, int64_t dt, int64_t d, const T* a_x, const T* a_v, const T* bias, T* g,
-                   const T* s_prev, T* s, T* r, T* v, const T* w_s) {
-  const T *b_cr = bias, *b_cs = bias + d, *b_cu = bias + 2 * d, *b_du = bias + 3 * d;
-  for (int64_t b = 0; b < B; ++b) {
-    const T* axb = a_x + b * 4 * d;
-    const T* avb = a_v + b * 4 * dt;
-    T* gb = g + b * 4 * d;
-    const T* spb = s_prev + b * d;
-    T* sb = s + b * d;
-    T* rb = r + b * d;
-    T* vb = v + b * d;
+// ---- one step of the cells, forward ----------------------------------------------------------------
+//
+// Rows i < M of the thread; columns j < d. A: input terms xi (row stride Gd), Tm: recurrent terms
+// (row stride Gd), g: gates out (row stride Gd), w: diagonal state weights ((G-1) d) or null.
+
+// Part a: the state. a_cs, a_cu (Eqs. 200, 197), a_cx (206), a_du (209), the gates, u (210), s (211).
+// With READOUT (state weights diagonal or absent: a_cr needs no product with the new state), the same
+// pass also forms the readout, as part b does: g_cr, r, q (Eqs. 203-204, 212-213).
+template <typename T, bool DIAG, bool GATE, bool READOUT>
+void cells_state(int M, int64_t d, const T* A, const T* Tm, const T* bias, const T* w, const T* s_prev, int64_t lds_prev,
+                 T* g, T* s, T* r, T* q, int64_t ldq) {
+  const int64_t Gd = (GATE ? 5 : 4) * d, du = (GATE ? 4 : 3) * d;
+  for (int i = 0; i < M; ++i) {
+    const T* a = A + i * Gd;
+    const T* t = Tm + i * Gd;
+    const T* sp = s_prev + i * lds_prev;
+    T* gi = g + i * Gd;
+    T* si = s + i * d;
+    T* ri = READOUT ? r + i * d : nullptr;
+    T* qi = READOUT ? q + i * ldq : nullptr;
 #pragma omp simd
-    for (int64_t j = 0; j < dt; ++j) {
-      // W_x.. x[n] + W_v.. v[n-1] + b_..
-      T a_cr = axb[j] + avb[j] + b_cr[j], a_cs = axb[d + j] + avb[dt + j] + b_cs[j];
-      T a_cu = axb[2 * d + j] + avb[2 * dt + j] + b_cu[j];
-      const T a_du = axb[3 * d + j] + avb[3 * dt + j] + b_du[j];
-      const T sp = spb[j];
-      if constexpr (PEEP) {
-        a_cs += w_s[d + j] * sp;  // w_scs s[n-1]
-        a_cu += w_s[2 * d + j] * sp;  // w_scu s[n-1]
+    for (int64_t j = 0; j < d; ++j) {
+      T a_cs = a[d + j] + t[d + j] + bias[d + j];
+      T a_cu = a[2 * d + j] + t[2 * d + j] + bias[2 * d + j];
+      if constexpr (DIAG) {
+        a_cs += w[d + j] * sp[j];
+        a_cu += w[2 * d + j] * sp[j];
       }
-      const T g_cs = G_c(a_cs), g_cu = G_c(a_cu), u = std::tanh(a_du);
-      const T sn = g_cs * sp + g_cu * u;  // s = g_cs s[n-1] + g_cu u
-      if constexpr (PEEP) a_cr += w_s[j] * sn;  // w_scr s[n]
-      const T g_cr = G_c(a_cr), rn = std::tanh(sn);
-      gb[j] = g_cr;
-      gb[d + j] = g_cs;
-      gb[2 * d + j] = g_cu;
-      gb[3 * d + j] = u;
-      sb[j] = sn;
-      rb[j] = rn;
-      vb[j] = g_cr * rn;  // v = g_cr G_d(s)
+      const T g_cs = G_c(a_cs), g_cu = G_c(a_cu);
+      T xi_du = a[du + j];
+      if constexpr (GATE) {
+        T a_cx = a[3 * d + j] + t[3 * d + j] + bias[3 * d + j];
+        if constexpr (DIAG) a_cx += w[3 * d + j] * sp[j];
+        const T g_cx = G_c(a_cx);
+        gi[3 * d + j] = g_cx;
+        xi_du *= g_cx;  // g_cx (.) xi_du  (Eq. 209)
+      }
+      const T u = G_d(xi_du + t[du + j] + bias[du + j]);
+      const T sn = g_cs * sp[j] + g_cu * u;
+      gi[d + j] = g_cs;
+      gi[2 * d + j] = g_cu;
+      gi[du + j] = u;
+      si[j] = sn;
+      if constexpr (READOUT) {
+        T a_cr = a[j] + t[j] + bias[j];
+        if constexpr (DIAG) a_cr += w[j] * sn;
+        const T g_cr = G_c(a_cr), rn = G_d(sn);
+        gi[j] = g_cr;
+        ri[j] = rn;
+        qi[j] = g_cr * rn;
+      }
     }
   }
 }
 
-// The parameter gradients a thread sums for the cells of its slice, in double (eq:lstm_training-grad-x
-// and eq:lstm_training-grad-w): sum_n alpha[n] for the bias (4 blocks, block stride d), and with
-// peepholes sum_n alpha_cr[n] s[n], alpha_cs[n] s[n-1], alpha_cu[n] s[n-1] (3 blocks, block stride d).
-struct ParamSums {
-  double* b;
-  double* w;
-};
-
-// One backward step for the cells of one slice (dt cells) of all B rows: from chi[n] = dE/dv[n] +
-// (W_v^T alpha[n+1]) (given as its two terms gv, row stride d, and back, row stride dt) and the
-// carried part of psi[n], the alphas of step n (row stride 4d, block stride d), psi[n] (into psi_out,
-// row stride d), and the part of psi[n] carried to step n-1 (plus dE/ds[n-1] from outside, gs_prev).
-// The step's terms of the parameter gradients are summed over the B rows in `part` (7 rows of dt, in
-// T), then added to `sums` in double: B times fewer conversions and double additions than summing
-// every cell's terms in double, and still accurate (B terms per step in T).
-template <typename T, bool PEEP>
-void backward_cells(int64_t B, int64_t dt, int64_t d, const T* gv, const T* back, const T* g, const T* r,
-                    const T* s_prev, const T* s, const T* gs_prev, T* carry, T* alpha, T* psi_out, const T* w_s,
-                    T* part, ParamSums sums) {
-  std::fill(part, part + 7 * dt, T(0));
-  T *p_cr = part, *p_cs = part + dt, *p_cu = part + 2 * dt, *p_du = part + 3 * dt;
-  T *q_cr = part + 4 * dt, *q_cs = part + 5 * dt, *q_cu = part + 6 * dt;
-  for (int64_t b = 0; b < B; ++b) {
-    const T* gb = g + b * 4 * d;
-    T* ab = alpha + b * 4 * d;
-    const T* backb = back + b * dt;
-    const int64_t o = b * d;
+// Part b (full state weights): the readout. a_cr (Eq. 203, st = W_scr s[n]), g_cr (204), r (212), q (213).
+template <typename T>
+void cells_readout(int M, int64_t d, int64_t Gd, const T* A, const T* Tm, const T* bias, const T* st, const T* s, T* g,
+                   T* r, T* q, int64_t ldq) {
+  for (int i = 0; i < M; ++i) {
+    const T* a = A + i * Gd;
+    const T* t = Tm + i * Gd;
+    const T* si = s + i * d;
+    const T* sti = st + i * d;
+    T* gi = g + i * Gd;
+    T* ri = r + i * d;
+    T* qi = q + i * ldq;
 #pragma omp simd
-    for (int64_t j = 0; j < dt; ++j) {
-      const T c = gv[o + j] + backb[j], rn = r[o + j], sp = s_prev[o + j];  // chi[n]
-      const T g_cr = gb[j], g_cs = gb[d + j], g_cu = gb[2 * d + j], u = gb[3 * d + j];
-      const T D_cr = rn * (g_cr - g_cr * g_cr);  // r G_c'(a_cr)
-      T K = g_cr * (T(1) - rn * rn);  // g_cr G_d'(s)
-      if constexpr (PEEP) K += w_s[j] * D_cr;
-      const T psi = carry[o + j] + c * K;
-      const T D_cs = sp * (g_cs - g_cs * g_cs), D_cu = u * (g_cu - g_cu * g_cu), D_du = g_cu * (T(1) - u * u);
-      const T a_cr = c * D_cr, a_cs = psi * D_cs, a_cu = psi * D_cu, a_du = psi * D_du;
-      ab[j] = a_cr;
-      ab[d + j] = a_cs;
-      ab[2 * d + j] = a_cu;
-      ab[3 * d + j] = a_du;
-      p_cr[j] += a_cr;
-      p_cs[j] += a_cs;
-      p_cu[j] += a_cu;
-      p_du[j] += a_du;
-      T F = g_cs;
-      if constexpr (PEEP) {
-        F += w_s[d + j] * D_cs + w_s[2 * d + j] * D_cu;
-        q_cr[j] += a_cr * s[o + j];
-        q_cs[j] += a_cs * sp;
-        q_cu[j] += a_cu * sp;
-      }
-      carry[o + j] = gs_prev[o + j] + psi * F;
-      psi_out[o + j] = psi;
+    for (int64_t j = 0; j < d; ++j) {
+      const T g_cr = G_c(a[j] + t[j] + bias[j] + sti[j]), rn = G_d(si[j]);
+      gi[j] = g_cr;
+      ri[j] = rn;
+      qi[j] = g_cr * rn;
     }
-  }
-  for (int64_t q = 0; q < (PEEP ? 7 : 4); ++q) {
-    double* to = q < 4 ? sums.b + q * d : sums.w + (q - 4) * d;
-#pragma omp simd
-    for (int64_t j = 0; j < dt; ++j) to[j] += double(part[q * dt + j]);
   }
 }
 
-// The forward loop of one team: the tensors of forward_loop as pointers.
-template <typename T>
-struct ForwardLoop {
-  int64_t N, B, d;
-  const T *A, *bias, *W_v, *w_s;  // w_s: nullptr without peepholes
-  T *Gt, *V, *S, *R;
-  T *packed, *terms;  // d x 4d and B x 4d: each thread's block of W_v^T and of its recurrent terms
+// ---- one step of the cells, backward ---------------------------------------------------------------
 
-  void run(int threads) const {
-    const int64_t bd = B * d;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      const int nt = omp_get_num_threads();
-      const Slice sl = slice_of(omp_get_thread_num(), nt, d);
-      const int64_t c0 = sl.c0, dt = sl.size();
-      // Wt (d, 4dt): Wt[k][q dt + j] = W_v[q d + c0 + j][k], so that v[n-1] @ Wt holds the slice's terms.
-      T* Wt = packed + d * 4 * c0;
-      for (int64_t k = 0; k < d; ++k)
-        for (int64_t q = 0; q < 4; ++q)
-          for (int64_t j = 0; j < dt; ++j) Wt[k * 4 * dt + q * dt + j] = W_v[(q * d + c0 + j) * d + k];
-      T* a_v = terms + B * 4 * c0;
-      for (int64_t n = 0; n < N; ++n) {
-        if (dt > 0) {  // (a thread left without cells still joins every barrier)
-          product<T>(B, 4 * dt, d, V + n * bd, d, Wt, 4 * dt, a_v, 4 * dt);  // W_v.. v[n-1]
-          const int64_t o = n * bd + c0, o4 = n * 4 * bd + c0;
-          if (w_s)
-            forward_cells<T, true>(B, dt, d, A + o4, a_v, bias + c0, Gt + o4, S + o, S + o + bd, R + o, V + o + bd,
-                                   w_s + c0);
-          else
-            forward_cells<T, false>(B, dt, d, A + o4, a_v, bias + c0, Gt + o4, S + o, S + o + bd, R + o, V + o + bd,
-                                    nullptr);
-        }
-        if (nt > 1 && n + 1 < N) {
-#pragma omp barrier
-        }
+// Part a: from beta = dE/dq (Eq. 218; = chi without projection): alpha_cr (Eq. 221, clipped per fn 25
+// when CLIP) and the local part of psi (Eq. 222: beta g_cr G_d'(s), plus w_scr alpha_cr when diagonal).
+template <typename T, bool DIAG, bool CLIP>
+void cells_readout_back(int M, int64_t d, int64_t Gd, const T* beta, const T* g, const T* r, const T* w, T c, T* alpha,
+                        T* psi_loc) {
+  for (int i = 0; i < M; ++i) {
+    const T* be = beta + i * d;
+    const T* gi = g + i * Gd;
+    const T* ri = r + i * d;
+    T* al = alpha + i * Gd;
+    T* pl = psi_loc + i * d;
+#pragma omp simd
+    for (int64_t j = 0; j < d; ++j) {
+      const T g_cr = gi[j], rn = ri[j];
+      T a_cr = be[j] * rn * (g_cr - g_cr * g_cr);  // gamma_cr G_c'(a_cr)
+      if constexpr (CLIP) a_cr = clip(a_cr, c);
+      T p = be[j] * g_cr * (T(1) - rn * rn);  // rho G_d'(s)
+      if constexpr (DIAG) p += w[j] * a_cr;  // (W_scr^T alpha_cr, diagonal)
+      al[j] = a_cr;
+      pl[j] = p;
+    }
+  }
+}
+
+// Part b: psi[n] (Eq. 222) = carry + psi_loc, the alphas of the state's accumulations (Eqs. 223-227),
+// alpha_xdu = g_cx alpha_du (what reaches the input terms of a_du, erratum E11), the carry into
+// psi[n-1] (f_psi, Eq. 229, its element-wise part) and the sums of the bias and diagonal state-weight
+// gradients (Eqs. 233, 237, 241, 245, 248; 239 with s[n], 235, 243 with s[n-1]) over the rows.
+template <typename T, bool DIAG, bool GATE, bool CLIP>
+void cells_state_back(int M, int64_t d, const T* psi_loc, const T* carry_in, const T* g, const T* A, const T* s,
+                      const T* s_prev, int64_t lds_prev, const T* w, T c, T* alpha, T* alpha_xdu, T* carry_out,
+                      T* psi_out, T* part) {
+  const int64_t G = GATE ? 5 : 4, Gd = G * d, du = (G - 1) * d;
+  for (int i = 0; i < M; ++i) {
+    const T* pl = psi_loc + i * d;
+    const T* ci = carry_in + i * d;
+    const T* gi = g + i * Gd;
+    const T* a = A + i * Gd;
+    const T* si = s + i * d;
+    const T* sp = s_prev + i * lds_prev;
+    T* al = alpha + i * Gd;
+    T* ax = GATE ? alpha_xdu + i * d : nullptr;
+    T* co = carry_out + i * d;
+    T* po = psi_out ? psi_out + i * d : nullptr;
+#pragma omp simd
+    for (int64_t j = 0; j < d; ++j) {
+      const T psi = ci[j] + pl[j];
+      const T g_cs = gi[d + j], g_cu = gi[2 * d + j], u = gi[du + j];
+      T a_cs = psi * sp[j] * (g_cs - g_cs * g_cs);
+      T a_cu = psi * u * (g_cu - g_cu * g_cu);
+      T a_du = psi * g_cu * (T(1) - u * u);
+      if constexpr (CLIP) {
+        a_cs = clip(a_cs, c);
+        a_cu = clip(a_cu, c);
+        a_du = clip(a_du, c);
+      }
+      al[d + j] = a_cs;
+      al[2 * d + j] = a_cu;
+      al[du + j] = a_du;
+      T f = g_cs * psi;
+      T a_cx = T(0);
+      if constexpr (GATE) {
+        const T g_cx = gi[3 * d + j];
+        a_cx = a_du * a[du + j] * (g_cx - g_cx * g_cx);  // gamma_cx G_c'(a_cx), gamma_cx = alpha_du xi_du
+        if constexpr (CLIP) a_cx = clip(a_cx, c);
+        al[3 * d + j] = a_cx;
+        ax[j] = g_cx * a_du;
+      }
+      if constexpr (DIAG) {
+        f += w[d + j] * a_cs + w[2 * d + j] * a_cu;
+        if constexpr (GATE) f += w[3 * d + j] * a_cx;
+      }
+      co[j] = f;
+      if (po) po[j] = psi;
+      // the step's terms of the parameter gradients, summed over the rows in T
+      T* pb = part;
+      pb[j] += al[j];
+      pb[d + j] += a_cs;
+      pb[2 * d + j] += a_cu;
+      pb[du + j] += a_du;
+      if constexpr (GATE) pb[3 * d + j] += a_cx;
+      if constexpr (DIAG) {
+        T* pw = part + Gd;
+        pw[j] += al[j] * si[j];
+        pw[d + j] += a_cs * sp[j];
+        pw[2 * d + j] += a_cu * sp[j];
+        if constexpr (GATE) pw[3 * d + j] += a_cx * sp[j];
       }
     }
   }
-};
+}
 
-// The backward loop of one team: the tensors of backward_loop as pointers.
-template <typename T>
-struct BackwardLoop {
-  int64_t N, B, d;
-  const T *W_v, *w_s, *S, *Gt, *R, *grad_v;  // w_s: nullptr without peepholes
-  const T* grad_s;  // (N, B, d) dE/ds[n] from outside, or nullptr: only dE/ds[N-1] (already in carry)
-  const T* zeros;  // B x d zeros
-  T *alpha, *carry;
-  T* psi_out;  // (N, B, d), or nullptr: psi then goes to a scratch row per thread
-  double* sums;  // 7d: the bias's 4 blocks, then the peepholes' 3
-  T *packed, *terms, *scratch;  // 4d x d, B x d, (B + 7) x d: each thread's block of W_v, W_v^T alpha[n+1],
-                                // psi and the parameter gradients' partial sums
+// ---- the loops ---------------------------------------------------------------------------------------
 
-  void run(int threads) const {
-    const int64_t bd = B * d;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      const int nt = omp_get_num_threads();
-      const Slice sl = slice_of(omp_get_thread_num(), nt, d);
-      const int64_t c0 = sl.c0, dt = sl.size();
-      // Wb (4d, dt): the slice's columns of W_v, so that alpha[n+1] @ Wb is the slice's W_v^T alpha[n+1].
-      T* Wb = packed + 4 * d * c0;
-      for (int64_t i = 0; i < 4 * d; ++i)
-        for (int64_t j = 0; j < dt; ++j) Wb[i * dt + j] = W_v[i * d + c0 + j];
-      T* back = terms + B * c0;  // zero at n = N-1: nothing comes back from step N
-      const ParamSums own{sums + c0, sums + 4 * d + c0};
-      for (int64_t n = N - 1; n >= 0; --n) {
-        if (dt > 0) {  // (a thread left without cells still joins every barrier)
-          if (n < N - 1) product<T>(B, dt, 4 * d, alpha + (n + 1) * 4 * bd, 4 * d, Wb, dt, back, dt);
-          const int64_t o = n * bd + c0, o4 = n * 4 * bd + c0;
-          const T* gs_prev = (n > 0 && grad_s ? grad_s + (n - 1) * bd : zeros) + c0;
-          T* psi = psi_out ? psi_out + o : scratch + c0;
-          T* part = scratch + bd + 7 * c0;
-          if (w_s)
-            backward_cells<T, true>(B, dt, d, grad_v + o, back, Gt + o4, R + o, S + o, S + o + bd, gs_prev,
-                                    carry + c0, alpha + o4, psi, w_s + c0, part, own);
-          else
-            backward_cells<T, false>(B, dt, d, grad_v + o, back, Gt + o4, R + o, S + o, S + o + bd, gs_prev,
-                                     carry + c0, alpha + o4, psi, nullptr, part, own);
-        }
-        if (nt > 1 && n > 0) {
-#pragma omp barrier
-        }
-      }
-    }
-  }
-};
+enum StateWeights { kNone = 0, kDiagonal = 1, kFull = 2 };
 
 template <typename T>
 T* ptr(const std::optional<at::Tensor>& t) {
-  return t ? t->data_ptr<T>() : nullptr;
+  return t && t->defined() ? t->data_ptr<T>() : nullptr;
 }
 
-// A (N, B, 4d) holds the input terms W_x x[n]; bias (4d); Gt (N, B, 4d) receives the gates; V, S
-// (N+1, B, d) hold v[-1], s[-1] in row 0 on entry; R (N, B, d) receives G_d(s). W_v (4d, d).
-// Scratch space: packed (4d d elements) and terms (4 B d).
-void forward_loop(at::Tensor A, at::Tensor bias, at::Tensor Gt, at::Tensor W_v, std::optional<at::Tensor> w_s,
-                  at::Tensor V, at::Tensor S, at::Tensor R, at::Tensor packed, at::Tensor terms) {
-  const int64_t N = Gt.size(0), B = Gt.size(1), d = Gt.size(2) / 4;
-  AT_DISPATCH_FLOATING_TYPES(Gt.scalar_type(), "lstm_forward_loop", [&] {
+// Rows [r0, r1) of thread t among nt, as even as possible.
+inline void rows_of(int t, int nt, int64_t B, int64_t& r0, int64_t& r1) {
+  r0 = B * t / nt;
+  r1 = B * (t + 1) / nt;
+}
+
+template <typename T>
+struct Forward {
+  int64_t N, B, d, dv, G;
+  int sw;
+  bool gate;
+  const T *A, *bias, *W_v, *W_s, *W_qdr, *v0, *s0;
+  T *v, *s_last;
+  T *Gt, *S, *R, *Q;  // the record for the backward pass; all null for inference
+
+  template <bool DIAG, bool GATE>
+  void rows(int64_t r0, int64_t r1, const Packed<T>& Wv, const Packed<T>& WsP, const Packed<T>& Wscr,
+            const Packed<T>& Wq) const {
+    const int M = int(r1 - r0);
+    if (M <= 0) return;
+    const int64_t Gd = G * d, BGd = B * Gd, Bd = B * d, Bdv = B * dv;
+    const bool rec = Gt != nullptr, full = sw == kFull, proj = W_qdr != nullptr;
+    const T* w = sw == kDiagonal ? W_s : nullptr;
+    std::vector<T> terms(M * Gd), st(full ? M * d : 0), scratch;
+    if (!rec) scratch.resize(M * Gd + 3 * M * d + (proj ? M * d : 0));
+    T* g_buf = scratch.data();
+    T* s_buf[2] = {g_buf + M * Gd, g_buf + M * Gd + M * d};
+    T* r_buf = g_buf + M * Gd + 2 * M * d;
+    T* q_buf = r_buf + M * d;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* a_n = A + n * BGd + r0 * Gd;
+      const T* v_prev = n == 0 ? v0 + r0 * dv : v + (n - 1) * Bdv + r0 * dv;
+      const T* s_prev = n == 0 ? s0 + r0 * d : (rec ? S + (n - 1) * Bd + r0 * d : s_buf[(n - 1) & 1]);
+      T* s_n = rec ? S + n * Bd + r0 * d : s_buf[n & 1];
+      T* g_n = rec ? Gt + n * BGd + r0 * Gd : g_buf;
+      T* r_n = rec ? R + n * Bd + r0 * d : r_buf;
+      T* v_n = v + n * Bdv + r0 * dv;
+      T* q_n = proj ? (rec ? Q + n * Bd + r0 * d : q_buf) : v_n;
+      Wv.apply(M, v_prev, int(dv), terms.data(), int(Gd), false);  // W_v.. v[n-1]
+      if (full) WsP.apply(M, s_prev, int(d), terms.data() + d, int(Gd), true);  // W_s.. s[n-1] (cs, cu, cx)
+      const int64_t ldq = proj ? d : dv;
+      if (full) {
+        cells_state<T, DIAG, GATE, false>(M, d, a_n, terms.data(), bias, w, s_prev, d, g_n, s_n, r_n, q_n, ldq);
+        Wscr.apply(M, s_n, int(d), st.data(), int(d), false);  // W_scr s[n]
+        cells_readout<T>(M, d, Gd, a_n, terms.data(), bias, st.data(), s_n, g_n, r_n, q_n, ldq);
+      } else {
+        cells_state<T, DIAG, GATE, true>(M, d, a_n, terms.data(), bias, w, s_prev, d, g_n, s_n, r_n, q_n, ldq);
+      }
+      if (proj) Wq.apply(M, q_n, int(d), v_n, int(dv), false);  // v = W_qdr q  (Eq. 214)
+      if (n == N - 1) std::memcpy(s_last + r0 * d, s_n, sizeof(T) * M * d);
+    }
+  }
+
+  void run(int nt) const {
+    const int64_t Gd = G * d;
+    // The weight operands, packed once for every step and thread.
+    Packed<T> Wv(W_v, int(Gd), int(dv), int(dv), true);
+    Packed<T> WsP, Wscr, Wq;
+    if (sw == kFull) {
+      WsP = Packed<T>(W_s + d * d, int((G - 2) * d), int(d), int(d), true);
+      Wscr = Packed<T>(W_s, int(d), int(d), int(d), true);
+    }
+    if (W_qdr) Wq = Packed<T>(W_qdr, int(dv), int(d), int(d), true);
+    auto body = [&](int t, int nthreads) {
+      int64_t r0, r1;
+      rows_of(t, nthreads, B, r0, r1);
+      const bool diag = sw == kDiagonal;
+      if (diag && gate) rows<true, true>(r0, r1, Wv, WsP, Wscr, Wq);
+      else if (diag) rows<true, false>(r0, r1, Wv, WsP, Wscr, Wq);
+      else if (gate) rows<false, true>(r0, r1, Wv, WsP, Wscr, Wq);
+      else rows<false, false>(r0, r1, Wv, WsP, Wscr, Wq);
+    };
+    if (nt <= 1) {
+      body(0, 1);
+      return;
+    }
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+};
+
+template <typename T>
+struct Backward {
+  int64_t N, B, d, dv, G;
+  int sw;
+  bool gate;
+  T c;  // clip bound (paper fn 25); <= 0: no clipping
+  const T *A, *W_v, *W_s, *W_qdr, *v0, *s0, *Gt, *S, *R, *grad_v, *grad_s;
+  T *alpha, *alpha_xdu, *chi_out, *psi_out, *ds0, *dv0;
+  double* sums;  // Gd bias, then (G-1) d diagonal state weights
+
+  template <bool DIAG, bool GATE, bool CLIP>
+  void rows(int64_t r0, int64_t r1, const Packed<T>& Wv, const Packed<T>& WsP, const Packed<T>& Wscr,
+            const Packed<T>& Wq, double* own) const {
+    const int M = int(r1 - r0);
+    if (M <= 0) return;
+    const int64_t Gd = G * d, BGd = B * Gd, Bd = B * d, Bdv = B * dv, nparts = Gd + (G - 1) * d;
+    const bool full = sw == kFull, proj = W_qdr != nullptr;
+    const T* w = sw == kDiagonal ? W_s : nullptr;
+    std::vector<T> chi_buf(chi_out ? 0 : M * dv), beta_buf(proj ? M * d : 0), psi_loc(M * d), carry(M * d),
+        carry_next(M * d), part(nparts);
+    std::memcpy(carry.data(), grad_s + r0 * d, sizeof(T) * M * d);  // dE/ds[N-1] from outside
+    for (int64_t n = N - 1; n >= 0; --n) {
+      const int64_t o = n * Bd + r0 * d;
+      T* al_n = alpha + n * BGd + r0 * Gd;
+      T* chi = chi_out ? chi_out + n * Bdv + r0 * dv : chi_buf.data();
+      std::memcpy(chi, grad_v + n * Bdv + r0 * dv, sizeof(T) * M * dv);  // dE/dv[n] from outside
+      if (n < N - 1) Wv.apply(M, al_n + BGd, int(Gd), chi, int(dv), true);  // + f_chi[n+1] (Eq. 228)
+      const T* beta = chi;
+      if (proj) {
+        Wq.apply(M, chi, int(dv), beta_buf.data(), int(d), false);  // beta = W_qdr^T chi (Eq. 218)
+        beta = beta_buf.data();
+      }
+      const T* g_n = Gt + n * BGd + r0 * Gd;
+      const T* s_prev = n == 0 ? s0 + r0 * d : S + o - Bd;
+      cells_readout_back<T, DIAG, CLIP>(M, d, Gd, beta, g_n, R + o, w, c, al_n, psi_loc.data());
+      if (full) Wscr.apply(M, al_n, int(Gd), psi_loc.data(), int(d), true);  // + W_scr^T alpha_cr (E6)
+      std::fill(part.begin(), part.end(), T(0));
+      cells_state_back<T, DIAG, GATE, CLIP>(M, d, psi_loc.data(), carry.data(), g_n, A + n * BGd + r0 * Gd, S + o,
+                                            s_prev, d, w, c, al_n, GATE ? alpha_xdu + o : nullptr, carry_next.data(),
+                                            psi_out ? psi_out + o : nullptr, part.data());
+      if (full) WsP.apply(M, al_n + d, int(Gd), carry_next.data(), int(d), true);  // + W_s..^T alpha (Eq. 229)
+      for (int64_t q = 0; q < nparts; ++q) own[q] += double(part[q]);
+      std::swap(carry, carry_next);
+    }
+    std::memcpy(ds0 + r0 * d, carry.data(), sizeof(T) * M * d);  // dE/ds[-1]
+    Wv.apply(M, alpha + r0 * Gd, int(Gd), dv0 + r0 * dv, int(dv), false);  // dE/dv[-1] = W_v^T alpha[0]
+  }
+
+  void run(int nt) const {
+    const int64_t Gd = G * d, nparts = Gd + (G - 1) * d;
+    // The same weights as the forward pass, now multiplied from the other side (W^T alpha).
+    Packed<T> Wv(W_v, int(dv), int(Gd), int(dv), false);
+    Packed<T> WsP, Wscr, Wq;
+    if (sw == kFull) {
+      WsP = Packed<T>(W_s + d * d, int(d), int((G - 2) * d), int(d), false);
+      Wscr = Packed<T>(W_s, int(d), int(d), int(d), false);
+    }
+    if (W_qdr) Wq = Packed<T>(W_qdr, int(d), int(dv), int(d), false);
+    std::vector<double> own(size_t(std::max(nt, 1)) * nparts, 0.0);
+    auto body = [&](int t, int nthreads) {
+      int64_t r0, r1;
+      rows_of(t, nthreads, B, r0, r1);
+      double* mine = own.data() + size_t(t) * nparts;
+      const bool diag = sw == kDiagonal, clipped = c > T(0);
+#define LSTM_BACK(D, Gt_, C) rows<D, Gt_, C>(r0, r1, Wv, WsP, Wscr, Wq, mine)
+      if (clipped) {
+        if (diag && gate) LSTM_BACK(true, true, true);
+        else if (diag) LSTM_BACK(true, false, true);
+        else if (gate) LSTM_BACK(false, true, true);
+        else LSTM_BACK(false, false, true);
+      } else {
+        if (diag && gate) LSTM_BACK(true, true, false);
+        else if (diag) LSTM_BACK(true, false, false);
+        else if (gate) LSTM_BACK(false, true, false);
+        else LSTM_BACK(false, false, false);
+      }
+#undef LSTM_BACK
+    };
+    if (nt <= 1) {
+      body(0, 1);
+    } else {
+#pragma omp parallel num_threads(nt)
+      body(omp_get_thread_num(), omp_get_num_threads());
+    }
+    for (int t = 0; t < std::max(nt, 1); ++t)  // (slots of threads the runtime did not start stay zero)
+      for (int64_t q = 0; q < nparts; ++q) sums[q] += own[size_t(t) * nparts + q];
+  }
+};
+
+// The caller's thread count, at most one per row; one inside another parallel region (no nesting).
+int team(int64_t threads, int64_t B) {
+  return at::in_parallel_region() ? 1 : int(std::max<int64_t>(1, std::min<int64_t>(threads, B)));
+}
+
+int sw_code(const std::string& mode) {
+  if (mode == "full") return kFull;
+  if (mode == "diagonal") return kDiagonal;
+  return kNone;
+}
+
+// Forward loop. A (N, B, Gd) input terms; bias (Gd); W_v (Gd, dv); W_s ((G-1)d, d) full, ((G-1)d)
+// diagonal, or None; W_qdr (dv, d) or None; v0 (B, dv); s0 (B, d). Writes v (N, B, dv), s_last (B, d)
+// and, when given, the record Gt (N, B, Gd), S, R (N, B, d), Q (N, B, d) (projection only).
+void forward_loop(at::Tensor A, at::Tensor bias, at::Tensor W_v, std::optional<at::Tensor> W_s,
+                  std::optional<at::Tensor> W_qdr, at::Tensor v0, at::Tensor s0, at::Tensor v, at::Tensor s_last,
+                  std::optional<at::Tensor> Gt, std::optional<at::Tensor> S, std::optional<at::Tensor> R,
+                  std::optional<at::Tensor> Q, std::string state_weights, bool gate, int64_t threads) {
+  const int64_t N = A.size(0), B = A.size(1), G = gate ? 5 : 4, d = A.size(2) / G, dv = W_v.size(1);
+  AT_DISPATCH_FLOATING_TYPES(A.scalar_type(), "lstm_forward_loop", [&] {
     using T = scalar_t;
-    ForwardLoop<T>{N,
-                   B,
-                   d,
-                   A.data_ptr<T>(),
-                   bias.data_ptr<T>(),
-                   W_v.data_ptr<T>(),
-                   ptr<T>(w_s),
-                   Gt.data_ptr<T>(),
-                   V.data_ptr<T>(),
-                   S.data_ptr<T>(),
-                   R.data_ptr<T>(),
-                   packed.data_ptr<T>(),
-                   terms.data_ptr<T>()}
-        .run(team_size(B, d));
+    Forward<T>{N, B, d, dv, G, sw_code(state_weights), gate, A.data_ptr<T>(), bias.data_ptr<T>(), W_v.data_ptr<T>(),
+               ptr<T>(W_s), ptr<T>(W_qdr), v0.data_ptr<T>(), s0.data_ptr<T>(), v.data_ptr<T>(), s_last.data_ptr<T>(),
+               ptr<T>(Gt), ptr<T>(S), ptr<T>(R), ptr<T>(Q)}
+        .run(team(threads, B));
   });
 }
 
-// Fills alpha (N, B, 4d) and psi_out (N, B, d) if given, and adds to sums (7d, float64) sum_n alpha[n]
-// (4d) and, with peepholes, sum_n alpha_cr s[n], alpha_cs s[n-1], alpha_cu s[n-1] (3d). S is (N+1, B,
-// d). grad_s is dE/ds[n] from outside for every step (N, B, d), or for the last step only (B, d).
-// Returns dE/ds[-1] (B, d). Scratch space: packed (4d d elements) and terms (B d).
-at::Tensor backward_loop(at::Tensor W_v, std::optional<at::Tensor> w_s, at::Tensor S, at::Tensor Gt, at::Tensor R,
-                         at::Tensor grad_v, at::Tensor grad_s, at::Tensor alpha, std::optional<at::Tensor> psi_out,
-                         at::Tensor sums, at::Tensor packed, at::Tensor terms) {
-  const int64_t N = Gt.size(0), B = Gt.size(1), d = Gt.size(2) / 4;
-  const bool every_step = grad_s.dim() == 3;
-  // psi[N-1] before the local terms: dE/ds[N-1] from outside
-  at::Tensor carry = (every_step ? grad_s[N - 1] : grad_s).clone();
-  at::Tensor zeros = at::zeros({B * d}, W_v.options());
-  at::Tensor scratch = at::empty({(B + 7) * d}, W_v.options());
-  terms.zero_();
-  AT_DISPATCH_FLOATING_TYPES(Gt.scalar_type(), "lstm_backward_loop", [&] {
+// Backward loop, from the record of forward_loop and the derivatives grad_v (N, B, dv), grad_s
+// (B, d) = dE/ds[N-1]. Writes alpha (N, B, Gd), alpha_xdu (N, B, d) with the gate, chi (N, B, dv)
+// when given (projection), psi (N, B, d) when given, ds0 (B, d), dv0 (B, dv), and adds to sums
+// (float64: Gd bias gradient, then (G-1) d diagonal state-weight gradient).
+void backward_loop(at::Tensor A, at::Tensor W_v, std::optional<at::Tensor> W_s, std::optional<at::Tensor> W_qdr,
+                   at::Tensor v0, at::Tensor s0, at::Tensor Gt, at::Tensor S, at::Tensor R, at::Tensor grad_v,
+                   at::Tensor grad_s, at::Tensor alpha, std::optional<at::Tensor> alpha_xdu,
+                   std::optional<at::Tensor> chi, std::optional<at::Tensor> psi, at::Tensor ds0, at::Tensor dv0,
+                   at::Tensor sums, std::string state_weights, bool gate, double clip_alpha, int64_t threads) {
+  const int64_t N = A.size(0), B = A.size(1), G = gate ? 5 : 4, d = A.size(2) / G, dv = W_v.size(1);
+  AT_DISPATCH_FLOATING_TYPES(A.scalar_type(), "lstm_backward_loop", [&] {
     using T = scalar_t;
-    BackwardLoop<T>{N,
-                    B,
-                    d,
-                    W_v.data_ptr<T>(),
-                    ptr<T>(w_s),
-                    S.data_ptr<T>(),
-                    Gt.data_ptr<T>(),
-                    R.data_ptr<T>(),
-                    grad_v.data_ptr<T>(),
-                    every_step ? grad_s.data_ptr<T>() : nullptr,
-                    zeros.data_ptr<T>(),
-                    alpha.data_ptr<T>(),
-                    carry.data_ptr<T>(),
-                    ptr<T>(psi_out),
-                    sums.data_ptr<double>(),
-                    packed.data_ptr<T>(),
-                    terms.data_ptr<T>(),
-                    scratch.data_ptr<T>()}
-        .run(team_size(B, d));
+    Backward<T>{N, B, d, dv, G, sw_code(state_weights), gate, T(clip_alpha), A.data_ptr<T>(), W_v.data_ptr<T>(),
+                ptr<T>(W_s), ptr<T>(W_qdr), v0.data_ptr<T>(), s0.data_ptr<T>(), Gt.data_ptr<T>(), S.data_ptr<T>(),
+                R.data_ptr<T>(), grad_v.data_ptr<T>(), grad_s.data_ptr<T>(), alpha.data_ptr<T>(), ptr<T>(alpha_xdu),
+                ptr<T>(chi), ptr<T>(psi), ds0.data_ptr<T>(), dv0.data_ptr<T>(), sums.data_ptr<double>()}
+        .run(team(threads, B));
   });
-  return carry;
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward_loop", &forward_loop, "The forward loop of the vanilla LSTM over time (in place)");
-  m.def("backward_loop", &backward_loop, "The backward loop of the vanilla LSTM over time; returns dE/ds[-1]");
-  m.def(
-      "storage_use_count", [](const at::Tensor& t) { return t.storage().use_count(); },
-      "How many references the storage of t has (1: only t itself)");
+  m.def("forward_loop", &forward_loop, "The LSTM layer's forward loop over time");
+  m.def("backward_loop", &backward_loop, "The LSTM layer's backward loop over time");
 }

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lstm_lib.rnn_to_lstm import STAGES, chain_step, draw_cell, explorer, gradient_vs_lag
+from lstm_lib.figures.vanilla_lstm import draw_cell, explorer
+from lstm_lib.rnn_to_lstm import STAGES, chain_step, gradient_vs_lag
 from lstm_lib.vanilla_lstm import VanillaLSTM, lstm_step
 
 
