@@ -13,6 +13,8 @@ module                 chapter
 ``rnn_to_lstm``        From the RNN to the vanilla LSTM: the chain of cells
 ``lstm``               The one LSTM layer: ``AugmentedLSTM`` and its vanilla configuration
 ``vanilla_lstm``       The vanilla LSTM one step at a time, ``lstm_step``
+``compose``            Both directions of a sequence (``Bidirectional``), layers in depth (``Stack``)
+``standardize``        Data standardization with the training statistics (paper Sec. VI-D)
 ``lstm_training``      Training the vanilla LSTM: the hand-derived backward pass
 ``tasks``, ``fit``     data sets and a training loop for the demonstrations
 ``widgets``            interactive figures (live sliders, or a static player)
@@ -35,6 +37,8 @@ _EXPORTS = {
     "rnn_training": ("CanonicalRNNFunction", "RNNReadout", "psi_chi", "jacobian_product_norms",
                      "gradient_norm_by_lag"),
     "lstm": ("AugmentedLSTM", "VanillaLSTM"),
+    "compose": ("Bidirectional", "Stack"),
+    "standardize": ("Standardization",),
     "vanilla_lstm": ("lstm_step",),
     "tasks": ("DelayedRecall", "AddingProblem"),
 }
