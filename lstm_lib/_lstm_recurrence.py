@@ -181,7 +181,7 @@ def reference_backward(A, W: Weights, v0, s0, rec: Record, grad_v, grad_s, layou
     for n in range(N - 1, -1, -1):
         g = Gt[n].split(d, dim=1)
         g_cr, g_cs, g_cu, u = g[0], g[1], g[2], g[du]
-        s, r = S[n], R[n]
+        r = R[n]
         s_prev = S[n - 1] if n > 0 else s0
         chi = grad_v[n] + f_chi  # Eq. 217
         beta = chi @ W.W_qdr if W.W_qdr is not None else chi  # Eq. 218: W_qdr^T chi

@@ -49,8 +49,9 @@ class Bidirectional(nn.Module):
         self.backward_layer = _check_layer("backward_layer", backward_layer)
         f, b = forward_layer, backward_layer
         if (f.input_size, f.hidden_size, f.value_size) != (b.input_size, b.hidden_size, b.value_size):
+            sizes = (b.input_size, b.hidden_size, b.value_size), (f.input_size, f.hidden_size, f.value_size)
             raise ValueError("backward_layer: expected the same input, hidden and value sizes as forward_layer, got "
-                             f"{(b.input_size, b.hidden_size, b.value_size)} and {(f.input_size, f.hidden_size, f.value_size)}")
+                             f"{sizes[0]} and {sizes[1]}")
         self.batch_first = check_bool("batch_first", batch_first)
 
     @classmethod
@@ -130,7 +131,8 @@ class Stack(nn.Module):
         for k in range(1, len(layers)):
             want, have = layers[k - 1].value_size, layers[k].input_size
             if want != have:
-                raise ValueError(f"layers[{k}]: expected input_size={want} (the value size of layers[{k - 1}]), got {have}")
+                raise ValueError(f"layers[{k}]: expected input_size={want} (the value size of layers[{k - 1}]), "
+                                 f"got {have}")
         self.layers = nn.ModuleList(layers)
         self.batch_first = check_bool("batch_first", batch_first)
 
@@ -184,7 +186,8 @@ class Stack(nn.Module):
         layers = []
         for k in range(lstm.num_layers):
             if lstm.bidirectional:
-                layers.append(Bidirectional(*(_direction_from_torch(lstm, k, sfx, **kwargs) for sfx in ("", "_reverse"))))
+                pair = (_direction_from_torch(lstm, k, sfx, **kwargs) for sfx in ("", "_reverse"))
+                layers.append(Bidirectional(*pair))
             else:
                 layers.append(_direction_from_torch(lstm, k, "", **kwargs))
         return cls(*layers, batch_first=lstm.batch_first)
