@@ -13,7 +13,7 @@ REPORT := { echo; echo "Execution reports of failing chapters (if any):"; \
             for f in $(HTML)/reports/*.err.log $(HTML)/reports/*/*.err.log _build/latex/reports/*.err.log; do \
               test -f "$$f" && { echo "== $$f"; tail -n 30 "$$f"; }; done; exit 1; }
 
-.PHONY: book pdf test lab bench lint clean kernels
+.PHONY: book book-full pdf test lab bench lint clean kernels
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ book: kernels
 	@$(JB) || { echo "make book FAILED."; $(REPORT); }
 	@echo; echo "The book is built. Open: file://$(CURDIR)/$(HTML)/index.html"
 	@echo "or serve it: $(PY) -m http.server -d $(HTML) 8000  (then http://localhost:8000)"
+
+# The experiments of Part V at full size (LSTM_BOOK_SIZE=full: larger models, longer runs, more seeds),
+# built into _build/full so that the small book's execution cache stays as it is.
+book-full: kernels
+	@LSTM_BOOK_SIZE=full $(JB) --path-output _build/full || { echo "make book-full FAILED."; $(REPORT); }
+	@echo; echo "The full-size book is built. Open: file://$(CURDIR)/_build/full/_build/html/index.html"
 
 # The whole book as one PDF through LaTeX (xelatex), with the same executed chapters (shared cache).
 # Then the HTML book, if built, is brought up to date so that its download menu offers this PDF.
