@@ -181,7 +181,22 @@ def resolver(app: Sphinx, nb) -> notebook_export.Resolver:
         app._lstm_bib = _bibliography(app)
     res.citations = app._lstm_bib
     res.glue = _glue_values(nb)
+    res.glue.update(_other_pages_glue(app))
     return res
+
+
+def _other_pages_glue(app: Sphinx) -> dict:
+    """Glued values of every executed chapter, under the names another page uses for them
+    (``page.md::name``, as MyST-NB's cross-page glue roles write them), read once per build."""
+    if getattr(app, "_lstm_cross_glue", None) is None:
+        values = {}
+        folder = Path(app.outdir).parent / "jupyter_execute"
+        for executed in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
+            page = executed.relative_to(folder).with_suffix(".md")
+            glued = _glue_values(with_outputs(app, nbformat.read(executed, as_version=4)))
+            values.update({f"{page.name}::{name}": value for name, value in glued.items()})
+        app._lstm_cross_glue = values
+    return app._lstm_cross_glue
 
 
 def _meta(app: Sphinx) -> dict:
