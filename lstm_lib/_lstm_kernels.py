@@ -7,12 +7,13 @@ speed. Each step is a few single-threaded BLAS products on pre-packed weights an
 the cells, instead of a dozen small tensor operations that each pay Python's and PyTorch's overhead. The
 C++ source is ``_lstm_kernels.cpp`` next to this file.
 
-Threads (:func:`threads_for`). The sequences of a batch are independent: the compiled loops split the
-batch rows between threads, and each thread runs the whole recurrence on its rows with no barrier
-per step. A thread pays off only when it gets enough arithmetic; with few rows, or small matrices, one
-thread runs the loop (a fork per call costs tens of microseconds; a barrier per step would cost a
-scheduling delay per step whenever another process competes for the cores, which is why the loops
-never wait for each other inside the time loop).
+Threads (:func:`plan`). The sequences of a batch are independent: with enough rows, the compiled loops
+split the batch rows between threads, and each thread runs the whole recurrence on its rows with no
+barrier at all (a thread that the operating system deschedules, because another process wants the
+core, delays nobody). With one to three rows and large weights, they split the cells instead: each
+thread owns a slice of every accumulation's cells and its share of the weights, which stays in its
+own cache, and the threads meet once per step (a few times with full state weights or a projection).
+Small work stays on one thread: a fork per call costs tens of microseconds.
 
 Memory. Every tensor handed back is freshly allocated and belongs to the caller; the loops keep no
 buffers between calls. The record the backward pass needs (gates, states, readouts) is allocated only
@@ -38,6 +39,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from ._lstm_data import Record, Signals, input_terms
 
 _SOURCE = Path(__file__).with_name("_lstm_kernels.cpp")
 _CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
@@ -121,43 +124,76 @@ def usable(t: torch.Tensor) -> bool:
     return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and kernels() is not None
 
 
-# The fork of a thread team costs tens of microseconds per call; a thread is worth starting only when it
-# gets at least this many floating-point operations of the loop (measured on the 2-core development
-# machine: see the benchmark's small-batch grid), and at least MIN_ROWS batch rows.
+# How the compiled loops share a call between threads (measured on the 2-core development machine over the
+# benchmark's grid of shapes, quiet and beside a competing busy process; see lstm_lib.bench.grid):
+# * a thread is worth starting only when it gets at least MIN_FLOPS_PER_THREAD floating-point operations
+#   of the loop (the fork of a team costs tens of microseconds per call);
+# * with fewer than 2 * MIN_ROWS batch rows, the cells are split when one step's weights hold at least
+#   MIN_CELLS_WEIGHTS values (each thread keeps its share of the weights in its own cache, and the threads
+#   meet at a barrier once per step or so; see _lstm_kernels.cpp), else one thread runs;
+# * with a few more rows (fewer than CELLS_BELOW_ROWS) and weights larger than a core's cache
+#   (LARGE_WEIGHTS values), the cells are still split: it was measured faster there;
+# * otherwise the rows are split: no thread ever waits for another, which also holds up best when
+#   another process competes for the cores.
 MIN_FLOPS_PER_THREAD = 4e6
 MIN_ROWS = 2
+MIN_CELLS_WEIGHTS = 32 * 1024
+CELLS_BELOW_ROWS = 8
+LARGE_WEIGHTS = 256 * 1024
 
 
-def threads_for(N: int, B: int, flops_per_row_step: float) -> int:
-    """How many threads the compiled loops use for N steps of B rows (1 inside a parallel region)."""
+def plan(N: int, B: int, layout) -> tuple[int, bool]:
+    """``(threads, split_cells)`` for the compiled loops: N steps of B rows of ``layout``."""
     nt = torch.get_num_threads()
-    if nt <= 1 or B < 2 * MIN_ROWS:
-        return 1
-    by_work = int(N * B * flops_per_row_step // MIN_FLOPS_PER_THREAD)
-    return max(1, min(nt, B // MIN_ROWS, by_work))
+    if nt <= 1:
+        return 1, False
+    flops = N * layout.flops_per_step(B)
+    by_work = int(flops // MIN_FLOPS_PER_THREAD)
+    weights = _weights_per_step(layout)
+    cells = min(nt, by_work, max(1, layout.hidden_size // 16))
+    if B < 2 * MIN_ROWS:
+        return (cells, True) if weights >= MIN_CELLS_WEIGHTS and cells > 1 else (1, False)
+    if B < CELLS_BELOW_ROWS and weights >= LARGE_WEIGHTS and cells > 1:
+        return cells, True
+    return max(1, min(nt, B // MIN_ROWS, by_work)), False
 
 
-def _flops_per_row_step(layout) -> float:
-    return layout.flops_per_step(1)
+def _weights_per_step(layout) -> int:
+    d, dv, G = layout.hidden_size, layout.value_size, layout.n_blocks
+    n = G * d * dv
+    if layout.state_weights == "full":
+        n += (G - 1) * d * d
+    if layout.proj_size:
+        n += dv * d
+    return n
 
 
-def forward(A, W, v0, s0, layout, record: bool):
-    """Compiled :func:`~lstm_lib._lstm_recurrence.reference_forward`: returns ``(v, s_last, rec)``."""
-    from ._lstm_recurrence import Record
+def forward(A, W, v0, s0, layout, record: bool, x=None):
+    """Compiled :func:`~lstm_lib._lstm_recurrence.reference_forward`: returns ``(v, s_last, rec)``.
 
-    N, B, Gd = A.shape
-    d, dv = layout.hidden_size, layout.value_size
-    f = {"dtype": A.dtype}
+    For inference, ``A`` may be None and ``x`` (N, B, d_x) given: when the rows are split, each step then
+    forms its own input terms inside the loop (no input-terms tensor, no separate product, one team of
+    threads for the whole call); otherwise the input terms are computed first.
+    """
+    N, B = (A if A is not None else x).shape[:2]
+    d, dv, Gd = layout.hidden_size, layout.value_size, layout.n_blocks * layout.hidden_size
+    threads, split_cells = plan(N, B, layout)
+    if A is None and (record or split_cells):
+        A = input_terms(x, W.W_x, layout.context)
+    dtype = (A if A is not None else x).dtype
+    f = {"dtype": dtype}
     v = torch.empty(N, B, dv, **f)
     s_last = torch.empty(B, d, **f)
     rec = None
     if record:
         rec = Record(torch.empty(N, B, Gd, **f), torch.empty(N, B, d, **f), torch.empty(N, B, d, **f),
                      torch.empty(N, B, d, **f) if layout.proj_size else None)
+    fused = A is None
     kernels().forward_loop(
-        A.contiguous(), W.b.contiguous(), W.W_v.contiguous(), _opt(W.W_s), _opt(W.W_qdr), v0.contiguous(),
-        s0.contiguous(), v, s_last, *(rec if rec is not None else (None, None, None, None)),
-        str(layout.state_weights), layout.input_gate, threads_for(N, B, _flops_per_row_step(layout)))
+        None if fused else A.contiguous(), W.b.contiguous(), W.W_v.contiguous(), _opt(W.W_s), _opt(W.W_qdr),
+        v0.contiguous(), s0.contiguous(), v, s_last, *(rec if rec is not None else (None, None, None, None)),
+        str(layout.state_weights), layout.input_gate, threads, split_cells,
+        x.contiguous() if fused else None, W.W_x.contiguous() if fused else None, layout.context)
     return v, s_last, rec
 
 
@@ -167,8 +203,6 @@ def backward(A, W, v0, s0, rec, grad_v, grad_s, layout, clip):
     The loop also sums the bias and diagonal state-weight gradients while the signals are in cache
     (per thread, in float64).
     """
-    from ._lstm_recurrence import Signals
-
     N, B, Gd = A.shape
     d, dv, G = layout.hidden_size, layout.value_size, layout.n_blocks
     f = {"dtype": A.dtype}
@@ -180,8 +214,7 @@ def backward(A, W, v0, s0, rec, grad_v, grad_s, layout, clip):
     kernels().backward_loop(
         A.contiguous(), W.W_v.contiguous(), _opt(W.W_s), _opt(W.W_qdr), v0.contiguous(), s0.contiguous(),
         rec.Gt, rec.S, rec.R, grad_v.contiguous(), grad_s.contiguous(), alpha, alpha_xdu, chi, None, ds0, dv0, sums,
-        str(layout.state_weights), layout.input_gate, 0.0 if clip is None else float(clip),
-        threads_for(N, B, 2 * _flops_per_row_step(layout)))
+        str(layout.state_weights), layout.input_gate, 0.0 if clip is None else float(clip), *plan(N, B, layout))
     grad_b = sums[:Gd].to(A.dtype)
     grad_w_s = sums[Gd:].to(A.dtype) if layout.state_weights == "diagonal" else None
     return Signals(alpha, alpha_xdu, chi, ds0, dv0, grad_b, grad_w_s)

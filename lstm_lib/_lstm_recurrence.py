@@ -24,73 +24,17 @@ gate g_cx; the recurrent projection. The vanilla LSTM is the configuration with 
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from . import _lstm_kernels
 from ._gates import Layout
+from ._lstm_data import Record, Signals, Weights, fold_context, input_terms, unfold_context
 
 G_c = torch.sigmoid  # control warping function (paper Eq. 121)
 G_d = torch.tanh  # data warping function (paper Eq. 122)
 
-
-class Weights(NamedTuple):
-    """The layer's stacked parameters (see :mod:`lstm_lib._gates` for the block order).
-
-    ``W_x`` (G d, L m): tap l of every accumulation in columns l m .. (l+1) m; ``b`` (G d,);
-    ``W_v`` (G d, d_v); ``W_s``: ((G-1) d, d) full, ((G-1) d,) diagonal, or None; ``W_qdr`` (d_v, d)
-    or None.
-    """
-
-    W_x: torch.Tensor
-    b: torch.Tensor
-    W_v: torch.Tensor
-    W_s: torch.Tensor | None
-    W_qdr: torch.Tensor | None
-
-
-class Record(NamedTuple):
-    """What the forward loop keeps for the backward loop: the gates (N, B, G d) = (g_cr, g_cs, g_cu,
-    [g_cx,] u), the states S and readouts R = G_d(S) (N, B, d), and the qualifiers Q = g_cr R (N, B, d)
-    with a projection (else None: then q = v)."""
-
-    Gt: torch.Tensor
-    S: torch.Tensor
-    R: torch.Tensor
-    Q: torch.Tensor | None
-
-
-# ---- input terms (context windows) ---------------------------------------------------------------
-
-
-def unfold_context(x: torch.Tensor, L: int) -> torch.Tensor:
-    """The context windows of every step, (N, B, L m): row n holds x[n], x[n+1], ..., x[n+L-1]
-    (paper Eq. 188), zero past the end of the sequence. With L = 1 this is ``x`` itself."""
-    if L == 1:
-        return x
-    N, B, m = x.shape
-    padded = torch.cat((x, x.new_zeros(L - 1, B, m)))
-    return padded.unfold(0, L, 1).transpose(2, 3).reshape(N, B, L * m)  # (N, B, m, L) -> (N, B, L, m)
-
-
-def fold_context(dX: torch.Tensor, L: int, m: int) -> torch.Tensor:
-    """The adjoint of :func:`unfold_context`: dE/dx[n] = sum_l (tap l's part of dE/dX)[n - l]."""
-    if L == 1:
-        return dX
-    N, B, _ = dX.shape
-    taps = dX.view(N, B, L, m)
-    dx = dX.new_zeros(N + L - 1, B, m)
-    for l in range(L):
-        dx[l : l + N] += taps[:, :, l]
-    return dx[:N]
-
-
-def input_terms(x: torch.Tensor, W_x: torch.Tensor, L: int) -> torch.Tensor:
-    """xi[n] = sum_l W_x[l] x[n+l] for all accumulations and steps, (N, B, G d), in one product."""
-    X = unfold_context(x, L)
-    N, B, Lm = X.shape
-    return (X.reshape(N * B, Lm) @ W_x.t()).view(N, B, -1)
+__all__ = ["Record", "Signals", "Weights", "fold_context", "input_terms", "unfold_context", "reference_forward",
+           "reference_backward", "parameter_gradients", "autograd_sequence", "LSTMSequence", "lstm_sequence"]
 
 
 # ---- the reference loops --------------------------------------------------------------------------
@@ -224,21 +168,6 @@ def reference_backward(A, W: Weights, v0, s0, rec: Record, grad_v, grad_s, layou
     return Signals(alpha, alpha_xdu, chi_all, f_psi, f_chi, grad_b, grad_w_s)
 
 
-class Signals(NamedTuple):
-    """What a backward loop returns: the stacked accumulation derivatives ``alpha`` (N, B, G d) in the
-    block order (alpha_cr, alpha_cs, alpha_cu, [alpha_cx,] alpha_du); ``alpha_xdu`` = g_cx alpha_du
-    (N, B, d) with the input gate; ``chi`` (N, B, d_v) with a projection; ``grad_s0`` = dE/ds[-1] and
-    ``grad_v0`` = dE/dv[-1] (B, ·); the bias gradient and, for diagonal state weights, theirs."""
-
-    alpha: torch.Tensor
-    alpha_xdu: torch.Tensor | None
-    chi: torch.Tensor | None
-    grad_s0: torch.Tensor
-    grad_v0: torch.Tensor
-    grad_b: torch.Tensor
-    grad_w_s: torch.Tensor | None
-
-
 def parameter_gradients(x_unf, W: Weights, v0, s0, v, rec: Record, sig: Signals, layout: Layout, needs):
     """dE/dx and the weight gradients from the signals of the backward loop, each one product over
     all steps and the batch (paper Eqs. 230-249 summed by Eq. 172). ``needs``: which of (x, W_x, b,
@@ -370,6 +299,9 @@ def lstm_sequence(x, W: Weights, v0, s0, layout: Layout, *, backward: str = "bpt
     tensors = (x, *W, v0, s0)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
         return LSTMSequence.apply(x, *W, v0, s0, layout, clip)
+    if _lstm_kernels.usable(x):  # the compiled loop forms the input terms itself where that pays
+        v, s_last, _ = _lstm_kernels.forward(None, W, v0, s0, layout, record=False, x=x)
+        return v, s_last
     A = input_terms(x, W.W_x, layout.context)
     v, s_last, _ = _forward(A, W, v0, s0, layout, record=False)
     return v, s_last

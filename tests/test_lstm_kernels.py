@@ -62,37 +62,69 @@ def test_compiled_loops_equal_python_loops(sw, proj, L, gate, dtype, tol):
 
 
 @needs_kernels
+@pytest.mark.parametrize("sw,proj,L,gate", CONFIGS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_inference_forms_its_input_terms_in_the_loop(sw, proj, L, gate, threads, monkeypatch):
+    """Inference without the input-terms tensor: each step forms sum_l W_x[l] x[n+l] itself (rows split)."""
+    lay, W, A, v0, s0 = _setup(sw, proj, L, gate, F64, B=20)
+    x = torch.randn(9, 20, 4, dtype=F64)
+    A = input_terms(x, W.W_x, L)
+    monkeypatch.setattr(kernels, "plan", lambda *args: (threads, False))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        v, s_last, rec = kernels.forward(None, W, v0, s0, lay, record=False, x=x)
+    finally:
+        torch.set_num_threads(before)
+    with torch.no_grad():
+        v_ref, s_ref, _ = reference_forward(A, W, v0, s0, lay)
+    assert rec is None
+    torch.testing.assert_close(v, v_ref, atol=1e-13, rtol=1e-13)
+    torch.testing.assert_close(s_last, s_ref, atol=1e-13, rtol=1e-13)
+
+
+@needs_kernels
 @pytest.mark.parametrize("sw,gate", [("full", True), ("diagonal", False), (None, True)])
 def test_compiled_clipping_equals_python_clipping(sw, gate):
     _compare(*_setup(sw, 2, 1, gate, F64), 1e-13, clip=0.05)
 
 
 @needs_kernels
+@pytest.mark.parametrize("split_cells,B,d", [(False, 7, 5), (False, 40, 5), (True, 1, 33), (True, 2, 40), (True, 3, 100)])
 @pytest.mark.parametrize("threads", [2, 3, 8])
-@pytest.mark.parametrize("sw,proj,gate", [("full", 3, True), ("diagonal", 0, False), (None, 0, True)])
-def test_compiled_loops_split_over_threads(threads, sw, proj, gate, monkeypatch):
-    """Rows split unevenly (7 rows on 2, 3, 8 threads: some threads get no row at all)."""
-    monkeypatch.setattr(kernels, "threads_for", lambda *args: threads)
+@pytest.mark.parametrize("sw,proj,gate", [("full", 3, True), ("diagonal", 0, False), (None, 0, True),
+                                          ("full", 0, False)])
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_compiled_loops_split_over_threads(threads, sw, proj, gate, split_cells, B, d, clip, monkeypatch):
+    """Rows split unevenly (7 rows on 2, 3, 8 threads: some threads get no row), or cells split in slices of
+    16 (33, 40, 100 cells: a short last slice, threads without cells that still meet every barrier)."""
+    monkeypatch.setattr(kernels, "plan", lambda *args: (threads, split_cells))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        _compare(*_setup(sw, proj, 2, gate, F64, B=7), 1e-13)
+        _compare(*_setup(sw, proj, 2, gate, F64, B=B, d=d), 1e-13, clip=clip)
     finally:
         torch.set_num_threads(before)
 
 
-def test_thread_policy():
+def test_thread_plan():
+    from lstm_lib._gates import Layout
+
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        assert kernels.threads_for(100, 1, 1e6) == 1  # one row: nothing to split
-        assert kernels.threads_for(10, 8, 1e3) == 1  # too little work to pay for a second thread
-        assert kernels.threads_for(100, 64, 1e6) == 2
+        small, big = Layout(64, 64, state_weights=None), Layout(256, 256)
+        assert kernels.plan(100, 1, small) == (1, False)  # one row, small weights: one thread
+        assert kernels.plan(2, 8, small) == (1, False)  # too little work to pay for a second thread
+        assert kernels.plan(100, 64, small) == (2, False)  # rows split
+        assert kernels.plan(100, 1, big) == (2, True)  # one row, large weights: cells split
+        assert kernels.plan(100, 4, big) == (2, True)  # a few rows, weights beyond a core's cache
+        assert kernels.plan(100, 8, big) == (2, False)
     finally:
         torch.set_num_threads(before)
     torch.set_num_threads(1)
     try:
-        assert kernels.threads_for(100, 64, 1e6) == 1
+        assert kernels.plan(100, 64, Layout(64, 64)) == (1, False)
     finally:
         torch.set_num_threads(before)
 
