@@ -9,6 +9,7 @@ The models (the numerical core)
     ``_lstm_recurrence`` its input terms, the reference loops of the forward and backward equations,
                          the autograd Function and the one chooser between implementations
     ``_lstm_kernels``    the same loops compiled (``_lstm_kernels.cpp``), for the CPU
+    ``_lstm_data``       the data both kinds of loop share: weights, the forward record, error signals
     ``_gates``           the block layout of the stacked parameters, and torch.nn.LSTM's order
     ``compose``          ``Bidirectional`` and ``Stack``: layers in both directions and in depth
     ``canonical_rnn``    the canonical RNN (Sec. II-III) and its segments; ``_rnn_recurrence`` its backward
@@ -19,7 +20,8 @@ The models (the numerical core)
 The chapters' mathematics and analyses (one module per chapter, same name as the chapter)
     ``discretization``, ``rnn_training``, ``rnn_to_lstm`` and ``vanilla_lstm``, ``lstm_training``,
     ``augmented_lstm``, ``augmented_training``, ``errata`` (every erratum's check), and for the
-    experiments of Part V ``tasks``, ``fit`` and ``experiments``
+    experiments of Part V ``tasks``, ``fit``, ``experiments`` and ``recorded`` (one full-size run of
+    them, stored in ``data/full_size.json``)
 
 The display layer
     ``widgets``          interactive figures: live sliders in a notebook, a static player in the book

@@ -119,27 +119,30 @@ struct Packed {
       }
   }
 
-  template <int MR>
-  void row_block(const T* X, int ldx, T* C, int ldc, bool accumulate) const {
-    int p = 0;
-    for (; p + kNP <= np; p += kNP) tile<MR, kNP>(X, ldx, p, C, ldc, accumulate);
-    switch (np - p) {
-      case 3: if constexpr (kNP > 3) tile<MR, 3>(X, ldx, p, C, ldc, accumulate); break;
-      case 2: if constexpr (kNP > 2) tile<MR, 2>(X, ldx, p, C, ldc, accumulate); break;
-      case 1: tile<MR, 1>(X, ldx, p, C, ldc, accumulate); break;
+  // The rows of X against NP panels starting at p0, kMR rows at a time: the panels' k x NP W values stay
+  // in cache (L1/L2) while every row block passes over them.
+  template <int NP>
+  void panel_rows(int rows, const T* X, int ldx, int p0, T* C, int ldc, bool accumulate) const {
+    int i = 0;
+    for (; i + kMR <= rows; i += kMR) tile<kMR, NP>(X + size_t(i) * ldx, ldx, p0, C + size_t(i) * ldc, ldc, accumulate);
+    switch (rows - i) {
+      case 3: tile<3, NP>(X + size_t(i) * ldx, ldx, p0, C + size_t(i) * ldc, ldc, accumulate); break;
+      case 2: tile<2, NP>(X + size_t(i) * ldx, ldx, p0, C + size_t(i) * ldc, ldc, accumulate); break;
+      case 1: tile<1, NP>(X + size_t(i) * ldx, ldx, p0, C + size_t(i) * ldc, ldc, accumulate); break;
       default: break;
     }
   }
 
-  // C (rows x n, leading dimension ldc) = [C +] X (rows x k, ldx) . op(W)
+  // C (rows x n, leading dimension ldc) = [C +] X (rows x k, ldx) . op(W). Panels outside, rows inside,
+  // so the weights are read from memory once per call however many rows there are.
   void apply(int rows, const T* X, int ldx, T* C, int ldc, bool accumulate) const {
     if (rows <= 0 || n <= 0) return;
-    int i = 0;
-    for (; i + kMR <= rows; i += kMR) row_block<kMR>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate);
-    switch (rows - i) {
-      case 3: row_block<3>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
-      case 2: row_block<2>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
-      case 1: row_block<1>(X + size_t(i) * ldx, ldx, C + size_t(i) * ldc, ldc, accumulate); break;
+    int p = 0;
+    for (; p + kNP <= np; p += kNP) panel_rows<kNP>(rows, X, ldx, p, C, ldc, accumulate);
+    switch (np - p) {
+      case 3: if constexpr (kNP > 3) panel_rows<3>(rows, X, ldx, p, C, ldc, accumulate); break;
+      case 2: if constexpr (kNP > 2) panel_rows<2>(rows, X, ldx, p, C, ldc, accumulate); break;
+      case 1: panel_rows<1>(rows, X, ldx, p, C, ldc, accumulate); break;
       default: break;
     }
   }

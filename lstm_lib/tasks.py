@@ -116,7 +116,23 @@ class DelayedRecall:
         return float(self.loss(y_hat, y)) / self.baseline
 
 
-class AddingProblem:
+class _LastStepSum:
+    """Loss and score of a task whose target is one number, predicted at the last step (the sums)."""
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the last step's prediction y_hat[-1] against y; y_hat (N, B, 1), y (B, 1)."""
+        y_hat, y = _check_prediction(y_hat, y, ndim=3)
+        if y_hat.shape[1:] != y.shape:
+            raise ValueError(f"y_hat: expected shape (N, {y.shape[0]}, {y.shape[1]}) to match y, got "
+                             f"{tuple(y_hat.shape)}")
+        return (y_hat[-1] - y).square().mean()
+
+    def score(self, y_hat: torch.Tensor, y: torch.Tensor) -> float:
+        """The loss relative to the best constant guess (``baseline``): 0 is perfect, 1 is nothing learned."""
+        return float(self.loss(y_hat, y)) / self.baseline
+
+
+class AddingProblem(_LastStepSum):
     """The adding problem: x[n] = (value, marker); the target, read at the last step, is the sum of
     the two marked values, one in the first half of the sequence and one in the second.
 
@@ -149,17 +165,6 @@ class AddingProblem:
         y = (values * markers).sum(0).unsqueeze(1)
         return x.to(self.device), y.to(self.device)
 
-    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the last step's prediction y_hat[-1] against y; y_hat is (N, B, 1)."""
-        y_hat, y = _check_prediction(y_hat, y, ndim=3)
-        if y_hat.shape[1:] != y.shape:
-            raise ValueError(f"y_hat: expected shape (N, {y.shape[0]}, {y.shape[1]}) to match y, got "
-                             f"{tuple(y_hat.shape)}")
-        return (y_hat[-1] - y).square().mean()
-
-    def score(self, y_hat: torch.Tensor, y: torch.Tensor) -> float:
-        """The loss relative to guessing the mean: 0 is perfect, 1 is nothing learned."""
-        return float(self.loss(y_hat, y)) / self.baseline
 
 
 class SymbolRecall:
@@ -251,7 +256,7 @@ class Lookahead:
         return float(_accuracy(y_hat, y))
 
 
-class DistractedSum:
+class DistractedSum(_LastStepSum):
     """Add the marked values of a sequence in which most other samples are distractors.
 
     x[n] = (value, marker). ``markers`` steps, at random, carry a marker and a value uniform in [0, 1];
@@ -300,17 +305,6 @@ class DistractedSum:
         kinds = marked.to(torch.int64) + 2 * burst.to(torch.int64)
         return x.to(self.device), y.to(self.device), kinds.to(self.device)
 
-    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of y_hat[-1] against y; y_hat (N, B, 1), y (B, 1)."""
-        y_hat, y = _check_prediction(y_hat, y, ndim=3)
-        if y_hat.shape[1:] != y.shape:
-            raise ValueError(f"y_hat: expected shape (N, {y.shape[0]}, {y.shape[1]}) to match y, got "
-                             f"{tuple(y_hat.shape)}")
-        return (y_hat[-1] - y).square().mean()
-
-    def score(self, y_hat: torch.Tensor, y: torch.Tensor) -> float:
-        """The loss relative to the best constant guess: 0 is perfect, 1 is nothing learned."""
-        return float(self.loss(y_hat, y)) / self.baseline
 
 
 class Rescaled:

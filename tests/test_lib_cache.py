@@ -53,6 +53,11 @@ def test_library_change_clears_the_cache_and_rereads_every_chapter(tmp_path):
     cpp.write_text(cpp.read_text() + "\n// a change\n")
     assert lib_cache.library_hash(tmp_path / "lstm_lib") != old, "the compiled kernels count too"
 
+    stored = tmp_path / "lstm_lib" / "data" / "full_size.json"
+    old = lib_cache.library_hash(tmp_path / "lstm_lib")
+    stored.write_text(stored.read_text() + "\n")
+    assert lib_cache.library_hash(tmp_path / "lstm_lib") != old, "the stored full-size runs count too"
+
 
 def test_a_failed_build_records_nothing(tmp_path):
     shutil.copytree(ROOT / "lstm_lib", tmp_path / "lstm_lib", ignore=shutil.ignore_patterns("__pycache__"))

@@ -90,7 +90,8 @@ def test_compiled_clipping_equals_python_clipping(sw, gate):
 
 
 @needs_kernels
-@pytest.mark.parametrize("split_cells,B,d", [(False, 7, 5), (False, 40, 5), (True, 1, 33), (True, 2, 40), (True, 3, 100)])
+@pytest.mark.parametrize("split_cells,B,d",
+                         [(False, 7, 5), (False, 40, 5), (True, 1, 33), (True, 2, 40), (True, 3, 100)])
 @pytest.mark.parametrize("threads", [2, 3, 8])
 @pytest.mark.parametrize("sw,proj,gate", [("full", 3, True), ("diagonal", 0, False), (None, 0, True),
                                           ("full", 0, False)])

@@ -2,8 +2,8 @@
 
 The Jupyter cache re-executes a chapter when its code cells change. A chapter's outputs also
 depend on the library it imports, so at ``builder-inited`` this extension hashes lstm_lib's
-sources (every ``*.py`` and ``*.cpp`` under ``lstm_lib/``, by path and content) and compares the
-hash with the one recorded when the cache was last filled. When they differ, it empties the
+sources and stored data (every ``*.py``, ``*.cpp`` and ``*.json`` under ``lstm_lib/``, by path and
+content) and compares the hash with the one recorded when the cache was last filled. When they differ, it empties the
 execution cache and marks every document for re-reading, so each chapter runs again on the
 current library. The new hash is recorded only when the build finishes without an exception, so
 an interrupted build never leaves results of an older library behind a matching hash.
@@ -19,7 +19,7 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
-PATTERNS = ("*.py", "*.cpp")
+PATTERNS = ("*.py", "*.cpp", "*.json")
 
 
 def library_hash(package: Path) -> str:
