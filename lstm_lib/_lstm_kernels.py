@@ -132,7 +132,8 @@ def usable(t: torch.Tensor) -> bool:
 #   MIN_CELLS_WEIGHTS values (each thread keeps its share of the weights in its own cache, and the threads
 #   meet at a barrier once per step or so; see _lstm_kernels.cpp), else one thread runs;
 # * with a few more rows (fewer than CELLS_BELOW_ROWS) and weights larger than a core's cache
-#   (LARGE_WEIGHTS values), the cells are still split: it was measured faster there;
+#   (LARGE_WEIGHTS values), the cells are still split: it was measured faster there. For inference, whose
+#   loop with the rows split would also read the input weights W_x at every step, those count too;
 # * otherwise the rows are split: no thread ever waits for another, which also holds up best when
 #   another process competes for the cores.
 MIN_FLOPS_PER_THREAD = 4e6
@@ -142,8 +143,9 @@ CELLS_BELOW_ROWS = 8
 LARGE_WEIGHTS = 256 * 1024
 
 
-def plan(N: int, B: int, layout) -> tuple[int, bool]:
-    """``(threads, split_cells)`` for the compiled loops: N steps of B rows of ``layout``."""
+def plan(N: int, B: int, layout, inputs_in_loop: bool = False) -> tuple[int, bool]:
+    """``(threads, split_cells)`` for the compiled loops: N steps of B rows of ``layout``. ``inputs_in_loop``:
+    an inference loop that, with the rows split, would form the input terms at every step itself."""
     nt = torch.get_num_threads()
     if nt <= 1:
         return 1, False
@@ -153,6 +155,8 @@ def plan(N: int, B: int, layout) -> tuple[int, bool]:
     cells = min(nt, by_work, max(1, layout.hidden_size // 16))
     if B < 2 * MIN_ROWS:
         return (cells, True) if weights >= MIN_CELLS_WEIGHTS and cells > 1 else (1, False)
+    if inputs_in_loop:
+        weights += layout.n_blocks * layout.hidden_size * layout.context * layout.input_size
     if B < CELLS_BELOW_ROWS and weights >= LARGE_WEIGHTS and cells > 1:
         return cells, True
     return max(1, min(nt, B // MIN_ROWS, by_work)), False
@@ -177,7 +181,7 @@ def forward(A, W, v0, s0, layout, record: bool, x=None):
     """
     N, B = (A if A is not None else x).shape[:2]
     d, dv, Gd = layout.hidden_size, layout.value_size, layout.n_blocks * layout.hidden_size
-    threads, split_cells = plan(N, B, layout)
+    threads, split_cells = plan(N, B, layout, inputs_in_loop=A is None and not record)
     if A is None and (record or split_cells):
         A = input_terms(x, W.W_x, layout.context)
     dtype = (A if A is not None else x).dtype

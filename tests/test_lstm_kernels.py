@@ -69,7 +69,7 @@ def test_inference_forms_its_input_terms_in_the_loop(sw, proj, L, gate, threads,
     lay, W, A, v0, s0 = _setup(sw, proj, L, gate, F64, B=20)
     x = torch.randn(9, 20, 4, dtype=F64)
     A = input_terms(x, W.W_x, L)
-    monkeypatch.setattr(kernels, "plan", lambda *args: (threads, False))
+    monkeypatch.setattr(kernels, "plan", lambda *args, **kwargs: (threads, False))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -99,7 +99,7 @@ def test_compiled_clipping_equals_python_clipping(sw, gate):
 def test_compiled_loops_split_over_threads(threads, sw, proj, gate, split_cells, B, d, clip, monkeypatch):
     """Rows split unevenly (7 rows on 2, 3, 8 threads: some threads get no row), or cells split in slices of
     16 (33, 40, 100 cells: a short last slice, threads without cells that still meet every barrier)."""
-    monkeypatch.setattr(kernels, "plan", lambda *args: (threads, split_cells))
+    monkeypatch.setattr(kernels, "plan", lambda *args, **kwargs: (threads, split_cells))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -121,6 +121,10 @@ def test_thread_plan():
         assert kernels.plan(100, 1, big) == (2, True)  # one row, large weights: cells split
         assert kernels.plan(100, 4, big) == (2, True)  # a few rows, weights beyond a core's cache
         assert kernels.plan(100, 8, big) == (2, False)
+        # a few rows of inference: the input weights the loop would read at every step count too
+        aug = Layout(256, 256, proj_size=128, context=2, input_gate=True, state_weights=None)
+        assert kernels.plan(100, 4, aug) == (2, False)
+        assert kernels.plan(100, 4, aug, inputs_in_loop=True) == (2, True)
     finally:
         torch.set_num_threads(before)
     torch.set_num_threads(1)
