@@ -52,6 +52,19 @@ constexpr int kVecBytes = 32, kNP = 2;  // AVX2: 8 accumulators of 16 registers
 #endif
 constexpr int kMR = 4;  // rows per tile
 
+// Runtime switches made template arguments: with_flags(f, a, b, ...) calls f(std::bool_constant<a>{},
+// std::bool_constant<b>{}, ...), so each combination of the layer's switches is compiled as its own loop
+// with no branch on them inside.
+template <class F>
+void with_flags(F&& f) {
+  f();
+}
+template <class F, class... Rest>
+void with_flags(F&& f, bool first, Rest... rest) {
+  if (first) with_flags([&](auto... flags) { f(std::true_type{}, flags...); }, rest...);
+  else with_flags([&](auto... flags) { f(std::false_type{}, flags...); }, rest...);
+}
+
 template <typename T>
 struct Vec {
   typedef T type __attribute__((vector_size(kVecBytes)));
@@ -555,10 +568,8 @@ struct Forward {
     const bool diag = sw == kDiagonal;
     if (split_cells && nt > 1) {
       std::vector<T> scratch(Gt ? 0 : size_t(B * (4 * d + G * d)));
-      if (diag && gate) cells<true, true>(nt, scratch.data());
-      else if (diag) cells<true, false>(nt, scratch.data());
-      else if (gate) cells<false, true>(nt, scratch.data());
-      else cells<false, false>(nt, scratch.data());
+      with_flags([&](auto D, auto Gt_) { this->template cells<decltype(D)::value, decltype(Gt_)::value>(nt, scratch.data()); },
+                 diag, gate);
       return;
     }
     const int64_t Gd = G * d;
@@ -575,10 +586,9 @@ struct Forward {
     auto chunk = [&](int k, int chunks) {
       int64_t r0, r1;
       rows_of(k, chunks, B, r0, r1);
-      if (diag && gate) rows<true, true>(r0, r1, Wv, WsP, Wscr, Wq, Wx);
-      else if (diag) rows<true, false>(r0, r1, Wv, WsP, Wscr, Wq, Wx);
-      else if (gate) rows<false, true>(r0, r1, Wv, WsP, Wscr, Wq, Wx);
-      else rows<false, false>(r0, r1, Wv, WsP, Wscr, Wq, Wx);
+      with_flags([&](auto D, auto Gt_) {
+        this->template rows<decltype(D)::value, decltype(Gt_)::value>(r0, r1, Wv, WsP, Wscr, Wq, Wx);
+      }, diag, gate);
     };
     if (nt <= 1) {
       chunk(0, 1);
@@ -725,19 +735,9 @@ struct Backward {
     std::vector<double> own(size_t(std::max(nt, 1)) * np, 0.0);
     if (split_cells && nt > 1) {
       std::vector<T> scratch(size_t(B * dv + 4 * B * d));
-#define LSTM_CELLS(D, Gt_, C) cells<D, Gt_, C>(nt, scratch.data(), own.data())
-      if (clipped) {
-        if (diag && gate) LSTM_CELLS(true, true, true);
-        else if (diag) LSTM_CELLS(true, false, true);
-        else if (gate) LSTM_CELLS(false, true, true);
-        else LSTM_CELLS(false, false, true);
-      } else {
-        if (diag && gate) LSTM_CELLS(true, true, false);
-        else if (diag) LSTM_CELLS(true, false, false);
-        else if (gate) LSTM_CELLS(false, true, false);
-        else LSTM_CELLS(false, false, false);
-      }
-#undef LSTM_CELLS
+      with_flags([&](auto D, auto Gt_, auto C) {
+        this->template cells<decltype(D)::value, decltype(Gt_)::value, decltype(C)::value>(nt, scratch.data(), own.data());
+      }, diag, gate, clipped);
     } else {
       // The same weights as the forward pass, now multiplied from the other side (W^T alpha).
       Packed<T> Wv(W_v, int(dv), int(Gd), int(dv), false);
@@ -751,19 +751,10 @@ struct Backward {
         int64_t r0, r1;
         rows_of(k, chunks, B, r0, r1);
         double* mine = own.data() + size_t(t) * np;
-#define LSTM_BACK(D, Gt_, C) rows<D, Gt_, C>(r0, r1, Wv, WsP, Wscr, Wq, mine)
-        if (clipped) {
-          if (diag && gate) LSTM_BACK(true, true, true);
-          else if (diag) LSTM_BACK(true, false, true);
-          else if (gate) LSTM_BACK(false, true, true);
-          else LSTM_BACK(false, false, true);
-        } else {
-          if (diag && gate) LSTM_BACK(true, true, false);
-          else if (diag) LSTM_BACK(true, false, false);
-          else if (gate) LSTM_BACK(false, true, false);
-          else LSTM_BACK(false, false, false);
-        }
-#undef LSTM_BACK
+        with_flags([&](auto D, auto Gt_, auto C) {
+          this->template rows<decltype(D)::value, decltype(Gt_)::value, decltype(C)::value>(r0, r1, Wv, WsP, Wscr, Wq,
+                                                                                            mine);
+        }, diag, gate, clipped);
       };
       if (nt <= 1) {
         chunk(0, 1, 0);

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ._checks import check_int
 from .experiments import EXPERIMENTS, Results, Run, experiment, run
 
 __all__ = ["PATH", "recorded", "meta", "provenance", "save", "jobs", "measure"]
@@ -38,8 +39,20 @@ class ScoreFacts:
     score_name: str
     higher_is_better: bool
 
+    @classmethod
+    def of(cls, data) -> ScoreFacts:
+        """The facts of a data set (or of facts already taken)."""
+        return cls(getattr(data, "score_name", "score"), bool(getattr(data, "higher_is_better", False)))
 
-def _load(path: Path) -> dict:
+
+def _path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    return Path(path)
+
+
+def _load(path) -> dict:
+    path = _path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no recorded full-size runs at {path}")
     return json.loads(path.read_text())
@@ -61,7 +74,10 @@ def provenance(path: Path = PATH) -> str:
 def recorded(name: str, path: Path = PATH) -> Results:
     """The stored full-size runs of experiment ``name`` as :class:`~lstm_lib.experiments.Results` of the
     full-size specification (every run of its sweep, models and seeds)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected an experiment's name (str), got {type(name).__name__}")
     exp = experiment(name, "full")
+    path = _path(path)
     stored = _load(path)["experiments"].get(name)
     if stored is None:
         raise KeyError(f"name: the file {path.name} holds no runs of {name!r}")
@@ -91,14 +107,16 @@ def save(results: list[Results], path: Path = PATH, **meta_fields) -> None:
     import torch
 
     from . import __version__
+    if not isinstance(results, (list, tuple)) or not all(isinstance(r, Results) for r in results):
+        raise TypeError("results: expected a list of lstm_lib.experiments.Results")
+    path = _path(path)
     out = {"meta": {"date": date.today().isoformat(), "lstm_lib": __version__, "torch": torch.__version__,
                     "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", **meta_fields},
            "experiments": {}}
     for res in results:
         entry = out["experiments"].setdefault(res.experiment.name, {"scores": {}, "runs": []})
         for value, data in res.data.items():
-            entry["scores"][json.dumps(value)] = {"score_name": getattr(data, "score_name", "score"),
-                                                  "higher_is_better": bool(getattr(data, "higher_is_better", False))}
+            entry["scores"][json.dumps(value)] = dataclasses.asdict(ScoreFacts.of(data))
         entry["runs"].extend({"sweep": r.sweep, "label": r.label, "seed": r.seed, "params": r.params,
                               "hidden": r.hidden, "metrics": _finite(r.metrics)} for r in res.runs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,8 +142,7 @@ def _job(args) -> Results:
         exp = dataclasses.replace(exp, sweep=(exp.sweep[0], (value,)))
     res = run(dataclasses.replace(exp, seeds=(seed,)))
     res.experiment = experiment(name, "full")
-    res.data = {v: ScoreFacts(getattr(d, "score_name", "score"), bool(getattr(d, "higher_is_better", False)))
-                for v, d in res.data.items()}
+    res.data = {v: ScoreFacts.of(d) for v, d in res.data.items()}
     for r in res.runs:
         r.history = None
     return res
@@ -134,14 +151,15 @@ def _job(args) -> Results:
 def measure(path: Path = PATH, processes: int | None = None) -> None:
     """Run every full-size job (one process per job, each with one torch thread) and :func:`save` them."""
     import multiprocessing as mp
+    processes = os.cpu_count() if processes is None else check_int("processes", processes, minimum=1)
     todo = jobs()
     start = time.time()
-    with mp.get_context("spawn").Pool(processes or os.cpu_count()) as pool:
+    with mp.get_context("spawn").Pool(processes) as pool:
         parts = []
         for i, res in enumerate(pool.imap_unordered(_job, todo), 1):
             parts.append(res)
             print(f"{i}/{len(todo)} {res.experiment.name} {res.runs[0].sweep} seed {res.runs[0].seed}", flush=True)
-    save(parts, path, processes=processes or os.cpu_count(), hours=round((time.time() - start) / 3600, 2))
+    save(parts, path, processes=processes, hours=round((time.time() - start) / 3600, 2))
 
 
 if __name__ == "__main__":

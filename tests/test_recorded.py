@@ -61,6 +61,17 @@ def test_a_file_that_does_not_match_the_specification_is_refused(tmp_path):
         R.recorded("sunspots", tmp_path / "missing.json")
 
 
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="name: expected"):
+        R.recorded(3)
+    with pytest.raises(TypeError, match="path: expected a file path"):
+        R.recorded("sunspots", 3.5)
+    with pytest.raises(TypeError, match="results: expected a list"):
+        R.save(R.recorded("sunspots"), "/tmp/never-written.json")
+    with pytest.raises(ValueError, match="processes"):
+        R.measure(processes=0)
+
+
 def test_the_stored_file_is_plain_json_with_its_provenance():
     data = json.loads(R.PATH.read_text())
     assert {"date", "lstm_lib", "torch", "machine", "processes"} <= set(data["meta"])
